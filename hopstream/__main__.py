@@ -1,0 +1,3 @@
+from hopstream.cli import main
+
+raise SystemExit(main())

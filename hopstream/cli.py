@@ -1,0 +1,144 @@
+"""The `hopstream` command: one subcommand per process kind, plus operations.
+
+Flags override the environment (see `hopstream.settings`); everything else is configured
+through HOPSTREAM_* variables, KAFKA_BOOTSTRAP_SERVERS and CLICKHOUSE_URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from hopstream.logs import setup_logging
+from hopstream.offers import OffersError, load_offers
+from hopstream.settings import Settings, SettingsError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hopstream", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", type=Path, help="HOPSTREAM_DATA_DIR")
+    common.add_argument("--offers", type=Path, help="offers YAML file (HOPSTREAM_OFFERS)")
+
+    dev = sub.add_parser("dev", parents=[common],
+                         help="run broker, receiver, worker and sink together")
+    dev.add_argument("--receiver-port", type=int, help="HOPSTREAM_RECEIVER_PORT (8080)")
+    dev.add_argument("--clickhouse-port", type=int, help="HOPSTREAM_CLICKHOUSE_PORT (8123)")
+    dev.add_argument("--kafka-port", type=int, help="HOPSTREAM_KAFKA_PORT (9092)")
+
+    receiver = sub.add_parser("receiver", parents=[common], help="run the HTTP receiver")
+    receiver.add_argument("--receiver-port", type=int)
+    sub.add_parser("worker", parents=[common], help="run the stream worker (Faust)")
+    sink = sub.add_parser("sink", parents=[common], help="run the ClickHouse sink")
+    sink.add_argument("--clickhouse-port", type=int)
+
+    migrate = sub.add_parser("migrate", parents=[common], help="apply ClickHouse migrations")
+    migrate.add_argument("--status", action="store_true", help="only show what is applied")
+    sub.add_parser("topics", parents=[common], help="create missing Kafka topics")
+    schemas = sub.add_parser("schemas", help="check or rewrite schemas/json from the models")
+    schemas.add_argument("--write", action="store_true")
+    sub.add_parser("check-offers", parents=[common], help="validate the offers file")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        data_dir=getattr(args, "data_dir", None),
+        offers_file=getattr(args, "offers", None),
+        receiver_port=getattr(args, "receiver_port", None),
+        clickhouse_port=getattr(args, "clickhouse_port", None),
+        kafka_port=getattr(args, "kafka_port", None),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args) if args.command != "schemas" else None
+    except SettingsError as exc:
+        print(f"hopstream: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if settings is not None:
+        setup_logging(settings.log_level)
+    try:
+        return _run(args, settings)
+    except OffersError as exc:
+        print(f"hopstream: offers file error:\n{exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace, settings: Settings | None) -> int:
+    command = args.command
+    if command == "schemas":
+        return _schemas(write=args.write)
+    assert settings is not None
+    if command == "check-offers":
+        offers = load_offers(settings.offers_file)
+        print(f"{settings.offers_file}: {len(offers)} offers OK: {', '.join(offers)}")
+        return 0
+    if command == "dev":
+        load_offers(settings.offers_file)  # fail before starting anything
+        from hopstream.dev import run_dev
+
+        return asyncio.run(run_dev(settings))
+    if command in ("receiver", "worker", "sink", "topics") and settings.embedded_kafka:
+        print("hopstream: set KAFKA_BOOTSTRAP_SERVERS (or use `hopstream dev`, which starts "
+              "an embedded broker)", file=sys.stderr)
+        return 2
+    if command == "receiver":
+        from services.receiver.app import run_receiver
+
+        asyncio.run(run_receiver(settings))
+    elif command == "worker":
+        from services.kafka.admin import ensure_topics
+        from streams.worker import run_worker
+
+        asyncio.run(ensure_topics(settings))
+        run_worker(settings)
+    elif command == "sink":
+        from services.sink.run import run_sink
+
+        asyncio.run(run_sink(settings))
+    elif command == "topics":
+        from services.kafka.admin import ensure_topics
+
+        for name, partitions in asyncio.run(ensure_topics(settings)).items():
+            print(f"{name}: {partitions} partitions")
+    elif command == "migrate":
+        return _migrate(settings, status_only=args.status)
+    return 0
+
+
+def _migrate(settings: Settings, status_only: bool) -> int:
+    from services.clickhouse import migrate
+    from services.clickhouse.client import make_client
+
+    client = make_client(settings)
+    if not status_only:
+        applied = migrate.migrate(client, settings.clickhouse_database)
+        print(f"applied {len(applied)} migration(s)")
+    for line in migrate.status(client, settings.clickhouse_database):
+        print(line)
+    return 0
+
+
+def _schemas(write: bool) -> int:
+    from schemas.registry import JSON_DIR, expected_schema_files, write_schema_files
+
+    if write:
+        for path in write_schema_files():
+            print(f"wrote {path}")
+        return 0
+    stale = [name for name, content in expected_schema_files().items()
+             if not (JSON_DIR / name).exists() or (JSON_DIR / name).read_bytes() != content]
+    if stale:
+        print(f"stale: {', '.join(stale)} (run `hopstream schemas --write`)", file=sys.stderr)
+        return 1
+    print("schemas/json is up to date")
+    return 0

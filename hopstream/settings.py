@@ -1,0 +1,257 @@
+"""The one settings object: every knob hopstream has, read from the environment.
+
+Every process (receiver, worker, sink, dev supervisor) builds a `Settings` with
+`Settings.from_env()` and passes it down; nothing else reads `os.environ`. Values are
+validated here, once, so a typo fails at start with the variable's name in the message
+instead of deep inside a client library.
+
+Command-line flags (`hopstream dev --receiver-port ...`) override the environment by
+`dataclasses.replace` in the CLI; the dev supervisor hands its settings to the processes
+it starts through the same environment variables (`Settings.to_env`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+SAMPLE_OFFERS = Path(__file__).with_name("offers.sample.yaml")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Metadata attached to each field: its environment variable and documentation."""
+
+    env: str
+    doc: str
+
+
+def _setting(env: str, doc: str, default: Any) -> Any:
+    return field(default=default, metadata={"setting": Setting(env, doc)})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- where things live ------------------------------------------------------------
+    data_dir: Path = _setting(
+        "HOPSTREAM_DATA_DIR",
+        "Directory for local state: the embedded ClickHouse data, the worker's RocksDB "
+        "tables, readiness markers.",
+        Path(".hopstream"),
+    )
+    offers_file: Path = _setting(
+        "HOPSTREAM_OFFERS", "Offers YAML file (offers and their payout rules).", SAMPLE_OFFERS
+    )
+    # --- Kafka ------------------------------------------------------------------------
+    kafka_bootstrap_servers: str | None = _setting(
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "Kafka cluster (host:port,...). Unset: `hopstream dev` starts the embedded broker.",
+        None,
+    )
+    kafka_port: int = _setting(
+        "HOPSTREAM_KAFKA_PORT", "Port of the embedded broker started by `hopstream dev`.", 9092
+    )
+    partitions: int = _setting(
+        "HOPSTREAM_PARTITIONS",
+        "Partitions of every hopstream topic. Raw clicks and raw postbacks must have the same "
+        "count: the worker joins them through a table, which needs co-partitioning.",
+        8,
+    )
+    replication_factor: int = _setting(
+        "HOPSTREAM_REPLICATION_FACTOR", "Replication factor of topics hopstream creates.", 1
+    )
+    kafka_idempotence: bool = _setting(
+        "HOPSTREAM_KAFKA_IDEMPOTENCE",
+        "Idempotent producers. Turn on with Apache Kafka; the embedded broker refuses them.",
+        False,
+    )
+    rebalance_timeout_s: float = _setting(
+        "HOPSTREAM_REBALANCE_TIMEOUT_S",
+        "How long a consumer group waits for its members to rejoin during a rebalance. The "
+        "broker holds a first join for this long too, so it bounds start-up time.",
+        5.0,
+    )
+    session_timeout_s: float = _setting(
+        "HOPSTREAM_SESSION_TIMEOUT_S",
+        "Consumer session timeout: how soon a dead group member's partitions move.",
+        10.0,
+    )
+    # --- ClickHouse -------------------------------------------------------------------
+    clickhouse_url: str | None = _setting(
+        "CLICKHOUSE_URL",
+        "ClickHouse to write to: `http(s)://user:password@host:port` for a server, or "
+        "`chdb:///abs/path` for the in-process engine. Unset: chdb in DATA_DIR/clickhouse.",
+        None,
+    )
+    clickhouse_database: str = _setting(
+        "HOPSTREAM_CLICKHOUSE_DATABASE", "ClickHouse database holding hopstream's tables.",
+        "hopstream",
+    )
+    clickhouse_host: str = _setting(
+        "HOPSTREAM_CLICKHOUSE_HOST",
+        "Address the read-only ClickHouse HTTP query interface listens on (embedded engine).",
+        "127.0.0.1",
+    )
+    clickhouse_port: int = _setting(
+        "HOPSTREAM_CLICKHOUSE_PORT",
+        "Port of the read-only ClickHouse HTTP query interface served for the embedded engine.",
+        8123,
+    )
+    # --- receiver ---------------------------------------------------------------------
+    receiver_host: str = _setting(
+        "HOPSTREAM_RECEIVER_HOST", "Address the receiver listens on.", "127.0.0.1"
+    )
+    receiver_port: int = _setting("HOPSTREAM_RECEIVER_PORT", "Receiver HTTP port.", 8080)
+    # --- sink -------------------------------------------------------------------------
+    sink_batch_rows: int = _setting(
+        "HOPSTREAM_SINK_BATCH_ROWS", "The sink writes a batch once it holds this many rows.",
+        50_000,
+    )
+    sink_batch_seconds: float = _setting(
+        "HOPSTREAM_SINK_BATCH_SECONDS",
+        "... or once its oldest row has waited this long, whichever comes first.",
+        1.0,
+    )
+    # --- logging ----------------------------------------------------------------------
+    log_level: str = _setting("HOPSTREAM_LOG_LEVEL", "Log level (DEBUG, INFO, WARNING).", "INFO")
+
+    def __post_init__(self) -> None:
+        # Absolute paths, so settings handed to child processes mean the same files.
+        object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
+        object.__setattr__(self, "offers_file", Path(self.offers_file).resolve())
+        problems: list[str] = []
+        for name, low in (
+            ("kafka_port", 1),
+            ("clickhouse_port", 1),
+            ("receiver_port", 1),
+            ("partitions", 1),
+            ("replication_factor", 1),
+            ("sink_batch_rows", 1),
+        ):
+            if getattr(self, name) < low:
+                problems.append(f"{_env(name)} must be >= {low}, got {getattr(self, name)}")
+        for name in ("rebalance_timeout_s", "session_timeout_s", "sink_batch_seconds"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{_env(name)} must be > 0, got {getattr(self, name)}")
+        if self.clickhouse_url is not None and not self.clickhouse_url.startswith(
+            ("chdb://", "http://", "https://")
+        ):
+            problems.append(
+                f"CLICKHOUSE_URL must start with chdb://, http:// or https://, "
+                f"got {self.clickhouse_url!r}"
+            )
+        if not self.clickhouse_database.isidentifier():
+            problems.append(
+                f"HOPSTREAM_CLICKHOUSE_DATABASE must be a plain identifier, "
+                f"got {self.clickhouse_database!r}"
+            )
+        if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            problems.append(f"HOPSTREAM_LOG_LEVEL must be DEBUG/INFO/WARNING/ERROR, got "
+                            f"{self.log_level!r}")
+        if problems:
+            raise SettingsError("; ".join(problems))
+
+    # --- derived values -----------------------------------------------------------------
+    @property
+    def embedded_kafka(self) -> bool:
+        return self.kafka_bootstrap_servers is None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        if self.kafka_bootstrap_servers is None:
+            return f"127.0.0.1:{self.kafka_port}"
+        return self.kafka_bootstrap_servers
+
+    @property
+    def clickhouse_dsn(self) -> str:
+        if self.clickhouse_url is not None:
+            return self.clickhouse_url
+        return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def embedded_clickhouse(self) -> bool:
+        return self.clickhouse_dsn.startswith("chdb://")
+
+    @property
+    def run_dir(self) -> Path:
+        """Readiness markers of the processes `hopstream dev` supervises."""
+        return self.data_dir / "run"
+
+    @property
+    def worker_dir(self) -> Path:
+        return self.data_dir / "worker"
+
+    # --- environment round trip -----------------------------------------------------------
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            meta: Setting = f.metadata["setting"]
+            raw = env.get(meta.env)
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(meta.env, raw, f.default)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes `Settings.from_env()` rebuild these settings."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            meta: Setting = f.metadata["setting"]
+            if isinstance(value, bool):
+                out[meta.env] = "true" if value else "false"
+            else:
+                out[meta.env] = str(value)
+        return out
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(variable, default, doc) for every setting: the configuration reference."""
+    return [
+        (f.metadata["setting"].env, repr(f.default), f.metadata["setting"].doc)
+        for f in fields(Settings)
+    ]
+
+
+def _env(name: str) -> str:
+    for f in fields(Settings):
+        if f.name == name:
+            env: str = f.metadata["setting"].env
+            return env
+    return name
+
+
+def _parse(env: str, raw: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            lowered = raw.strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError("expected true or false")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, Path):
+            return Path(raw)
+        return raw
+    except ValueError as exc:
+        raise SettingsError(f"{env}={raw!r}: {exc}") from None

@@ -1,0 +1,101 @@
+"""The message contracts: what travels on each Kafka topic (see `schemas.topics`).
+
+These dataclasses are the source of truth; `schemas/json/*.json` are generated from them
+(`hopstream schemas --write`) and a test keeps the two in step. Data engineers read the
+JSON files; Python code imports these classes and uses `schemas.codec` to (de)serialize.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from schemas.codec import doc
+
+
+@dataclass(slots=True, kw_only=True)
+class Click:
+    click_id: str = doc("32 lowercase hex characters, time-ordered (UUIDv7); sent as `tid`.")
+    offer_id: str = doc("The offer the visitor was sent to.")
+    clicked_at: datetime = doc("When the receiver answered the click (UTC).")
+    traffic_source: str = doc("`traffic_source` query parameter, empty if absent.", default="")
+    campaign: str = doc("`campaign` query parameter, empty if absent.", default="")
+    creative: str = doc("`creative` query parameter, empty if absent.", default="")
+    ip: str = doc("Visitor's address as seen by the receiver.", default="")
+    user_agent: str = doc("User-Agent header.", default="")
+    referer: str = doc("Referer header.", default="")
+    params: dict[str, str] = doc(
+        "Every query parameter of the click (first value of each).", default_factory=dict
+    )
+    query_string: str = doc("The raw query string, exactly as received.", default="")
+    schema_version: int = 1
+
+
+@dataclass(slots=True, kw_only=True)
+class Postback:
+    postback_id: str = doc("Assigned by the receiver (UUIDv7 hex); unique per request.")
+    received_at: datetime = doc("When the receiver accepted it (UTC).")
+    click_id: str = doc("The click id the postback names (`click_id`, `tid`, ...).")
+    event: str = doc("The event it reports (`event_parameter`), e.g. purchase, upsell.")
+    payout: Decimal | None = doc("Payout the postback carries, if any (decimal string).")
+    receipt: str = doc("ClickBank receipt / transaction id, empty if absent.", default="")
+    currency: str = doc("Currency code sent with the payout, empty if absent.", default="")
+    token: str = doc("The `token` parameter, empty if absent.", default="")
+    method: str = doc("HTTP method of the request.", default="GET")
+    path: str = doc("Request path.", default="")
+    source_ip: str = doc("Address the request came from.", default="")
+    params: dict[str, str] = doc(
+        "Every query and body parameter (first value of each).", default_factory=dict
+    )
+    query_string: str = doc("The raw query string, exactly as received.", default="")
+    body: str = doc("The raw request body (UTF-8, replacement for bad bytes).", default="")
+    schema_version: int = 1
+
+
+@dataclass(slots=True, kw_only=True)
+class Conversion:
+    postback_id: str = doc("The postback this conversion came from; unique per conversion.")
+    click_id: str = doc("The click it is credited to.")
+    offer_id: str = doc("The click's offer.")
+    event: str = doc("The event credited (purchase, upsell, rebill, refund, ...).")
+    receipt: str = doc("ClickBank receipt, empty if the postback had none.")
+    payout: Decimal = doc("Amount credited (decimal string; negative for reversals).")
+    currency: str = doc("Currency of the payout, empty if unknown.")
+    converted_at: datetime = doc("When the postback was received (UTC).")
+    clicked_at: datetime = doc("When the click happened (UTC).")
+    traffic_source: str = doc("Copied from the click.", default="")
+    campaign: str = doc("Copied from the click.", default="")
+    creative: str = doc("Copied from the click.", default="")
+    schema_version: int = 1
+
+
+@dataclass(slots=True, kw_only=True)
+class PostbackIssue:
+    postback_id: str = doc("The postback (or rejected request) this issue is about.")
+    reason: str = doc("Reason code: invalid, unknown_offer, missing_payout, processing_error...")
+    detail: str = doc("Human-readable explanation naming the offending field.")
+    received_at: datetime = doc("When the receiver got the request (UTC).")
+    click_id: str = doc("Click id named by the request, empty if none.", default="")
+    offer_id: str = doc("The click's offer, empty if unknown.", default="")
+    event: str = doc("Event named by the request, empty if none.", default="")
+    receipt: str = doc("Receipt named by the request, empty if none.", default="")
+    raw: str = doc("The request or postback as received (JSON text).", default="")
+    schema_version: int = 1
+
+
+@dataclass(slots=True, kw_only=True)
+class PayoutRule:
+    event: str = doc("Event this rule matches; `*` matches any.")
+    payout: str = doc("`postback`, a fixed decimal, a percentage like `50%`, `kpi` or `reverse`.")
+    recurrent: bool = doc("Several conversions of this event per click allowed.", default=False)
+
+
+@dataclass(slots=True, kw_only=True)
+class Offer:
+    id: str = doc("Offer id, used in click URLs: /c/{id}.")
+    tracking_url: str = doc("HopLink the visitor is redirected to; `{click_id}` is substituted.")
+    postback_token: str | None = doc("Token postbacks for this offer must carry.", default=None)
+    attribution_window_days: int = doc("Days after the click a sale is credited.", default=60)
+    payouts: list[PayoutRule] = doc("Payout rules, first match wins.", default_factory=list)
+    schema_version: int = field(default=1)

@@ -1,0 +1,62 @@
+"""Which topic goes to which ClickHouse table, and how a message becomes a row.
+
+The one place that knows both the message contracts and the table columns; the DDL lives
+in `schemas/clickhouse/`. Column lists here name every column the sink writes, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from schemas import topics
+from schemas.codec import decode
+from schemas.messages import Click, Conversion, PostbackIssue
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    table: str
+    columns: tuple[str, ...]
+    to_row: Callable[[bytes], list[Any]]
+
+
+def _click_row(raw: bytes) -> list[Any]:
+    c = decode(Click, raw)
+    return [c.click_id, c.offer_id, c.clicked_at, c.traffic_source, c.campaign, c.creative,
+            c.ip, c.user_agent, c.referer, c.params, c.query_string]
+
+
+def _conversion_row(raw: bytes) -> list[Any]:
+    c = decode(Conversion, raw)
+    return [c.postback_id, c.click_id, c.offer_id, c.event, c.receipt, c.payout, c.currency,
+            c.converted_at, c.clicked_at, c.traffic_source, c.campaign, c.creative]
+
+
+def _issue_row(raw: bytes) -> list[Any]:
+    i = decode(PostbackIssue, raw)
+    return [i.postback_id, i.reason, i.detail, i.click_id, i.offer_id, i.event, i.receipt,
+            i.received_at, i.raw]
+
+
+TABLES: dict[str, TableSpec] = {
+    topics.RAW_CLICKS.name: TableSpec(
+        "clicks",
+        ("click_id", "offer_id", "clicked_at", "traffic_source", "campaign", "creative", "ip",
+         "user_agent", "referer", "params", "query_string"),
+        _click_row,
+    ),
+    topics.CONVERSIONS.name: TableSpec(
+        "conversions",
+        ("postback_id", "click_id", "offer_id", "event", "receipt", "payout", "currency",
+         "converted_at", "clicked_at", "traffic_source", "campaign", "creative"),
+        _conversion_row,
+    ),
+    topics.POSTBACK_ISSUES.name: TableSpec(
+        "postback_issues",
+        ("postback_id", "reason", "detail", "click_id", "offer_id", "event", "receipt",
+         "received_at", "raw"),
+        _issue_row,
+    ),
+}

@@ -1,0 +1,45 @@
+"""The Faust application: configuration only. Agents live in `streams.agents`.
+
+Processing guarantee is at-least-once (Faust's exactly-once has known duplicate bugs):
+everything downstream is idempotent on postback_id instead. Keys and values are raw bytes
+here; the message contracts are decoded by `schemas.codec`, the one place that knows them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from hopstream.settings import Settings
+from streams import agents
+
+APP_ID = "hopstream-worker"
+
+
+def broker_urls(settings: Settings) -> list[str]:
+    return [f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",")]
+
+
+def create_app(settings: Settings) -> Any:
+    settings.worker_dir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        APP_ID,
+        broker=broker_urls(settings),
+        store="rocksdb://",
+        datadir=str(settings.worker_dir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        key_serializer="raw",
+        value_serializer="raw",
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_rebalance_timeout=settings.rebalance_timeout_s,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=max(settings.session_timeout_s / 5, 0.5),
+        web_enabled=False,
+        autodiscover=False,
+    )
+    agents.register(app, settings)
+    return app
