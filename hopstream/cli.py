@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hopstream: configuration error: {exc}", file=sys.stderr)
         return 2
     if settings is not None:
-        setup_logging(settings.log_level)
+        # Under `hopstream dev` every line says which process printed it.
+        setup_logging(settings.log_level, prefix=f"{'dev':<8}| " if args.command == "dev" else "")
     try:
         return _run(args, settings)
     except OffersError as exc:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import re
 import shutil
 import signal
 import sys
@@ -29,6 +30,8 @@ COMPONENTS = ["receiver", "worker", "sink"]
 STOP_TIMEOUT_S = 15.0
 READY_TIMEOUT_S = 180.0
 PR_SET_PDEATHSIG = 1
+ANSI_ESCAPE = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
+PREFIX = f"{'dev':<8}| "
 
 
 def _die_with_parent() -> None:
@@ -62,8 +65,12 @@ class Child:
         assert self.proc is not None and self.proc.stdout is not None
         prefix = f"{self.name:<8}| ".encode()
         while line := await self.proc.stdout.readline():
-            sys.stdout.buffer.write(prefix + line.rstrip(b"\n") + b"\n")
-            sys.stdout.flush()
+            # Terminal control sequences (Faust hides and shows the cursor) would garble
+            # the interleaved output; lines that were nothing else are dropped.
+            text = ANSI_ESCAPE.sub(b"", line).rstrip()
+            if text:
+                sys.stdout.buffer.write(prefix + text + b"\n")
+                sys.stdout.flush()
 
     @property
     def exited(self) -> bool:
@@ -84,7 +91,7 @@ class Child:
 
 
 def say(message: str) -> None:
-    sys.stdout.write(f"{'dev':<8}| {message}\n")
+    sys.stdout.write(f"{PREFIX}{message}\n")
     sys.stdout.flush()
 
 

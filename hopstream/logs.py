@@ -7,8 +7,8 @@ import logging
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format=FORMAT)
+def setup_logging(level: str, prefix: str = "") -> None:
+    logging.basicConfig(level=level.upper(), format=prefix + FORMAT)
     # aiokafka logs every rebalance step at INFO; our own loggers say what matters.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLevelName(
         level.upper())))

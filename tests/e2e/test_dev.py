@@ -145,8 +145,8 @@ def test_click_to_clickhouse_and_a_clean_restart(data_dir: Path) -> None:
                 f"FROM hopstream.conversions FINAL WHERE click_id = '{click_id}'"
             )
 
-        assert wait_for(lambda: conversion() != b"0\t0\t\n", 60, "the conversion row") \
-            == b"1\t37.45\tt1\n"
+        wait_for(lambda: not conversion().startswith(b"0\t"), 60, "the conversion row")
+        assert conversion() == b"1\t37.45\tt1\n"
         assert dev.query(
             f"SELECT count() FROM hopstream.clicks FINAL WHERE click_id = '{click_id}'"
         ) == b"1\n"
