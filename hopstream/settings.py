@@ -13,6 +13,7 @@ it starts through the same environment variables (`Settings.to_env`).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -110,6 +111,49 @@ class Settings:
         "HOPSTREAM_RECEIVER_HOST", "Address the receiver listens on.", "127.0.0.1"
     )
     receiver_port: int = _setting("HOPSTREAM_RECEIVER_PORT", "Receiver HTTP port.", 8080)
+    receiver_max_body_bytes: int = _setting(
+        "HOPSTREAM_RECEIVER_MAX_BODY_BYTES",
+        "Largest request body the receiver reads; a larger one is refused (413, `too_large`).",
+        64 * 1024,
+    )
+    receiver_max_query_bytes: int = _setting(
+        "HOPSTREAM_RECEIVER_MAX_QUERY_BYTES",
+        "Longest query string the receiver accepts; a longer one is refused (413, `too_large`).",
+        8 * 1024,
+    )
+    receiver_allowed_ips: str = _setting(
+        "HOPSTREAM_RECEIVER_ALLOWED_IPS",
+        "Comma-separated CIDRs postbacks and INS notifications may come from (403 "
+        "`forbidden_ip` otherwise). Empty: any address. Clicks are never restricted.",
+        "",
+    )
+    receiver_trusted_proxies: str = _setting(
+        "HOPSTREAM_RECEIVER_TRUSTED_PROXIES",
+        "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed. Empty: "
+        "the header is ignored and the peer address is the client.",
+        "",
+    )
+    receiver_tls_cert: str | None = _setting(
+        "HOPSTREAM_RECEIVER_TLS_CERT",
+        "PEM certificate (chain) file: the receiver serves HTTPS itself. Needs "
+        "HOPSTREAM_RECEIVER_TLS_KEY. Unset: plain HTTP behind a TLS-terminating proxy.",
+        None,
+    )
+    receiver_tls_key: str | None = _setting(
+        "HOPSTREAM_RECEIVER_TLS_KEY", "PEM private key file of HOPSTREAM_RECEIVER_TLS_CERT.", None
+    )
+    receiver_produce_timeout_s: float = _setting(
+        "HOPSTREAM_RECEIVER_PRODUCE_TIMEOUT_S",
+        "How long a request waits for the broker's acknowledgement before the message goes to "
+        "the spool instead (and the following ones go there directly until the broker is back).",
+        3.0,
+    )
+    spool_max_bytes: int = _setting(
+        "HOPSTREAM_SPOOL_MAX_BYTES",
+        "Bound of the receiver's spool journal (DATA_DIR/spool): messages accepted while the "
+        "broker is unreachable. When full, requests are answered 503 with Retry-After.",
+        256 * 1024 * 1024,
+    )
     # --- sink -------------------------------------------------------------------------
     sink_batch_rows: int = _setting(
         "HOPSTREAM_SINK_BATCH_ROWS", "The sink writes a batch once it holds this many rows.",
@@ -135,10 +179,14 @@ class Settings:
             ("partitions", 1),
             ("replication_factor", 1),
             ("sink_batch_rows", 1),
+            ("receiver_max_body_bytes", 1024),
+            ("receiver_max_query_bytes", 1024),
+            ("spool_max_bytes", 64 * 1024),
         ):
             if getattr(self, name) < low:
                 problems.append(f"{_env(name)} must be >= {low}, got {getattr(self, name)}")
-        for name in ("rebalance_timeout_s", "session_timeout_s", "sink_batch_seconds"):
+        for name in ("rebalance_timeout_s", "session_timeout_s", "sink_batch_seconds",
+                     "receiver_produce_timeout_s"):
             if getattr(self, name) <= 0:
                 problems.append(f"{_env(name)} must be > 0, got {getattr(self, name)}")
         if self.clickhouse_url is not None and not self.clickhouse_url.startswith(
@@ -153,6 +201,7 @@ class Settings:
                 f"HOPSTREAM_CLICKHOUSE_DATABASE must be a plain identifier, "
                 f"got {self.clickhouse_database!r}"
             )
+        problems.extend(_receiver_problems(self))
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             problems.append(f"HOPSTREAM_LOG_LEVEL must be DEBUG/INFO/WARNING/ERROR, got "
                             f"{self.log_level!r}")
@@ -188,6 +237,19 @@ class Settings:
     @property
     def worker_dir(self) -> Path:
         return self.data_dir / "worker"
+
+    @property
+    def spool_dir(self) -> Path:
+        """The receiver's spool journal: what it acknowledged while the broker was away."""
+        return self.data_dir / "spool"
+
+    @property
+    def allowed_networks(self) -> list[IPNetwork]:
+        return parse_cidrs(self.receiver_allowed_ips)
+
+    @property
+    def trusted_proxies(self) -> list[IPNetwork]:
+        return parse_cidrs(self.receiver_trusted_proxies)
 
     # --- environment round trip -----------------------------------------------------------
     @classmethod
@@ -227,6 +289,39 @@ def describe() -> list[tuple[str, str, str]]:
         (f.metadata["setting"].env, repr(f.default), f.metadata["setting"].doc)
         for f in fields(Settings)
     ]
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_cidrs(text: str) -> list[IPNetwork]:
+    """`"203.0.113.0/24, 2001:db8::/32, 198.51.100.7"` -> networks; ValueError names the bad one."""
+    networks: list[IPNetwork] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
+    return networks
+
+
+def _receiver_problems(s: Settings) -> list[str]:
+    problems: list[str] = []
+    for name in ("receiver_allowed_ips", "receiver_trusted_proxies"):
+        try:
+            parse_cidrs(getattr(s, name))
+        except ValueError as exc:
+            problems.append(f"{_env(name)}: {exc}")
+    if (s.receiver_tls_cert is None) != (s.receiver_tls_key is None):
+        problems.append("HOPSTREAM_RECEIVER_TLS_CERT and HOPSTREAM_RECEIVER_TLS_KEY go together: "
+                        "set both to serve HTTPS, or neither")
+    for name in ("receiver_tls_cert", "receiver_tls_key"):
+        path = getattr(s, name)
+        if path is not None and not Path(path).is_file():
+            problems.append(f"{_env(name)}: no such file {path!r}")
+    return problems
 
 
 def _env(name: str) -> str:

@@ -58,6 +58,8 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicParti
         parts = consumer.partitions_for_topic(topic)
         if parts:
             return [TopicPartition(topic, p) for p in sorted(parts)]
-        await consumer.force_metadata_update()
+        # The topic may not exist yet: refresh the client's view of the cluster (the
+        # consumer itself has no public call for that while it subscribes to nothing).
+        await consumer._client.force_metadata_update()
         await asyncio.sleep(0.05)
     raise AssertionError(f"topic {topic} has no partitions")

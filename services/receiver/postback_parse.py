@@ -22,6 +22,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "receipt": ("receipt", "receipt_id", "transaction_id"),
     "currency": ("currency",),
     "token": ("token",),
+    "vendor_earnings": ("vendor_earnings", "vendorEarnings"),
+    "advertiser_id": ("advertiser_id",),
 }
 
 # ClickBank's tid rule: up to 100 digits, lowercase letters and underscores.
@@ -100,6 +102,11 @@ def parse_postback(
     if currency and not CURRENCY.match(currency):
         raise reject(f"currency: {currency[:20]!r} is not a three-letter currency code")
     payout = parse_payout(pick(params, "payout"), reject)
+    vendor_name, vendor_text = pick_named(params, "vendor_earnings")
+    vendor_earnings = parse_payout(vendor_text, reject, name=vendor_name)
+    advertiser_id = pick(params, "advertiser_id")
+    if advertiser_id and not RECEIPT.match(advertiser_id):
+        raise reject(f"advertiser_id: {advertiser_id[:100]!r} is not an identifier")
     return Postback(
         postback_id=postback_id,
         received_at=received_at,
@@ -109,6 +116,8 @@ def parse_postback(
         receipt=receipt,
         currency=currency,
         token=pick(params, "token"),
+        vendor_earnings=vendor_earnings,
+        advertiser_id=advertiser_id,
         method=method,
         path=path,
         source_ip=source_ip,
@@ -118,15 +127,23 @@ def parse_postback(
     )
 
 
-def parse_payout(text: str, reject: Callable[[str], Rejection]) -> Decimal | None:
+def parse_payout(text: str, reject: Callable[[str], Rejection],
+                 name: str = "payout") -> Decimal | None:
     if not text:
         return None
     if not DECIMAL.match(text):
-        raise reject(f"payout: {text[:50]!r} is not a decimal amount like 12.34")
+        raise reject(f"{name}: {text[:50]!r} is not a decimal amount like 12.34")
     try:
         amount = Decimal(text)
     except InvalidOperation:
-        raise reject(f"payout: {text[:50]!r} is not a decimal amount") from None
+        raise reject(f"{name}: {text[:50]!r} is not a decimal amount") from None
     if abs(amount) > MAX_PAYOUT:
-        raise reject(f"payout: {text} is out of range (at most {MAX_PAYOUT} in absolute value)")
+        raise reject(f"{name}: {text} is out of range (at most {MAX_PAYOUT} in absolute value)")
     return amount
+
+
+def rejection_for(reason: str, detail: str, params: Mapping[str, str]) -> Rejection:
+    """A rejection decided before parsing (size, token, address), with the ids the request
+    names, so that the issue record can still be found by click id."""
+    return Rejection(reason, detail, click_id=pick(params, "click_id")[:200],
+                     event=pick(params, "event")[:64], receipt=pick(params, "receipt")[:64])

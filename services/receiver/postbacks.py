@@ -1,71 +1,78 @@
 """`/api/v1/events` (GET, or POST with a form or JSON body): accept a postback.
 
-Accepted: published to the raw postbacks topic and answered 200 once the broker has it.
-Rejected: answered 4xx with the reason and still published, as a PostbackIssue, so that
-every request that reached us can be found in ClickHouse with the reason it was refused.
+Accepted: published to the raw postbacks topic and answered 200 once the broker (or, while
+the broker is away, the spool) has it. Refused, in this order: too large (413), from an
+address outside the allow-list (403), with a token that matches no offer (401) or posted
+from outside that offer's allow-list (403), invalid (400). Every refusal is still
+published, as a PostbackIssue with its reason (`issues.py`), so that every request that
+reached us can be found in ClickHouse with the reason it was refused.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from urllib.parse import parse_qsl
 
 import orjson
 from aiohttp import web
 from multidict import MultiMapping
 
-from hopstream.ids import new_id
 from schemas import topics
-from schemas.messages import PostbackIssue
+from schemas.messages import Postback
 from services.receiver import keys
-from services.receiver.postback_parse import Rejection, parse_postback
-from services.receiver.responses import json_response, rejected
+from services.receiver.intake import take_in
+from services.receiver.issues import Received, refuse
+from services.receiver.postback_parse import Rejection, parse_postback, pick, rejection_for
+from services.receiver.responses import json_response
 
 
 async def handle_postback(request: web.Request) -> web.StreamResponse:
-    postback_id = new_id()
-    received_at = datetime.now(UTC)
-    body_bytes = await request.read()
-    body = body_bytes.decode("utf-8", errors="replace")
+    received, problem = await take_in(request)
+    if problem is not None:
+        return await refuse(request, received, problem)
     params = _first_values(request.query)
     try:
-        params.update(await _body_params(request, body_bytes))
-        postback = parse_postback(
-            params,
-            postback_id=postback_id,
-            received_at=received_at,
-            method=request.method,
-            path=request.path,
-            source_ip=request.remote or "",
-            query_string=request.query_string,
-            body=body,
-        )
+        params.update(_body_params(request, received.body))
+        token_problem = request.app[keys.ACCESS].token_problem(pick(params, "token"),
+                                                               received.source_ip)
+        if token_problem is not None:
+            raise rejection_for(*token_problem, params)
+        postback = postback_from(params, received)
     except Rejection as rejection:
-        issue = PostbackIssue(
-            postback_id=postback_id,
-            reason=rejection.reason,
-            detail=rejection.detail,
-            received_at=received_at,
-            click_id=rejection.click_id,
-            event=rejection.event,
-            receipt=rejection.receipt,
-            raw=orjson.dumps(
-                {"method": request.method, "path": request.path,
-                 "query_string": request.query_string, "body": body,
-                 "source_ip": request.remote or ""}
-            ).decode(),
-        )
-        publisher = request.app[keys.PUBLISHER]
-        await publisher.publish(topics.POSTBACK_ISSUES, issue.click_id or postback_id, issue)
-        return rejected(400, rejection.reason, rejection.detail, postback_id=postback_id)
-    await request.app[keys.PUBLISHER].publish(topics.RAW_POSTBACKS, postback.click_id, postback)
-    return json_response({"status": "accepted", "postback_id": postback_id})
+        if not rejection.click_id:  # refused before parsing: name what the request names
+            rejection = rejection_for(rejection.reason, rejection.detail, params)
+        return await refuse(request, received, rejection)
+    return await accept(request, postback)
+
+
+def postback_from(params: dict[str, str], received: Received) -> Postback:
+    """The Postback these parameters describe (raises Rejection when they are bad input)."""
+    return parse_postback(
+        params,
+        postback_id=received.postback_id,
+        received_at=received.received_at,
+        method=received.method,
+        path=received.path,
+        source_ip=received.source_ip,
+        query_string=received.query_string,
+        body=received.body,
+    )
+
+
+async def accept(request: web.Request, postback: Postback) -> web.Response:
+    """Publish (broker or spool), then answer 200."""
+    publisher = request.app[keys.PUBLISHER]
+    spooled = await publisher.publish(topics.RAW_POSTBACKS, postback.click_id, postback)
+    body: dict[str, object] = {"status": "accepted", "postback_id": postback.postback_id}
+    if spooled:
+        body["spooled"] = True  # durable on local disk; reaches Kafka once the broker is back
+    return json_response(body)
 
 
 def _first_values(multi: MultiMapping[str]) -> dict[str, str]:
     return {k: multi.getone(k) for k in multi}
 
 
-async def _body_params(request: web.Request, body: bytes) -> dict[str, str]:
+def _body_params(request: web.Request, body: str) -> dict[str, str]:
     if request.method != "POST" or not body:
         return {}
     if request.content_type == "application/json":
@@ -79,9 +86,11 @@ async def _body_params(request: web.Request, body: bytes) -> dict[str, str]:
         # only if sent as a string: documented in the README.
         return {str(k): v if isinstance(v, str) else orjson.dumps(v).decode()
                 for k, v in data.items() if v is not None}
-    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.post()
-        return {k: v for k, v in ((k, form.getone(k)) for k in form) if isinstance(v, str)}
+    if request.content_type == "application/x-www-form-urlencoded":
+        params: dict[str, str] = {}
+        for key, value in parse_qsl(body, keep_blank_values=True):
+            params.setdefault(key, value)  # first value wins, as in the query string
+        return params
     raise Rejection(
         "invalid",
         f"body: content type {request.content_type!r} is not supported "

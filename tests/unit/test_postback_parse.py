@@ -210,3 +210,29 @@ def test_rejection_truncates_huge_values() -> None:
 
 def test_rejection_is_an_exception() -> None:
     assert isinstance(reject({}), Exception)
+
+
+@pytest.mark.parametrize("alias", ALIASES["vendor_earnings"])
+def test_vendor_earnings_aliases_are_exact_decimals(alias: str) -> None:
+    assert parse(valid(**{alias: "12.345"})).vendor_earnings == Decimal("12.345")
+
+
+def test_vendor_earnings_and_advertiser_id_default_to_empty() -> None:
+    postback = parse(valid())
+    assert (postback.vendor_earnings, postback.advertiser_id) == (None, "")
+
+
+def test_advertiser_id_is_kept() -> None:
+    assert parse(valid(advertiser_id="adv-42")).advertiser_id == "adv-42"
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        (valid(vendorEarnings="12,50"), "vendor_earnings"),
+        (valid(vendor_earnings="{vendorEarnings}"), "vendor_earnings"),
+        (valid(advertiser_id="a b"), "advertiser_id"),
+    ],
+)
+def test_vendor_earnings_and_advertiser_rejections(params: dict[str, str], field: str) -> None:
+    assert names(reject(params).detail, field)

@@ -117,6 +117,8 @@ def test_all_range_problems_are_reported_together() -> None:
 
 def _custom(tmp_path: Path) -> Settings:
     """Every field set away from its default (absolute paths: to_env resolves them)."""
+    for name in ("cert.pem", "key.pem"):
+        (tmp_path / name).write_text("PEM")
     return Settings(
         data_dir=tmp_path / "data",
         offers_file=tmp_path / "offers.yaml",
@@ -136,6 +138,14 @@ def _custom(tmp_path: Path) -> Settings:
         sink_batch_rows=10,
         sink_batch_seconds=0.1,
         log_level="DEBUG",
+        receiver_max_body_bytes=4096,
+        receiver_max_query_bytes=2048,
+        receiver_allowed_ips="203.0.113.0/24,2001:db8::/32",
+        receiver_trusted_proxies="10.0.0.1",
+        receiver_tls_cert=str(tmp_path / "cert.pem"),
+        receiver_tls_key=str(tmp_path / "key.pem"),
+        receiver_produce_timeout_s=1.5,
+        spool_max_bytes=1024 * 1024,
     )
 
 
@@ -247,3 +257,29 @@ def test_describe_variable_names_are_unique() -> None:
 def test_describe_variables_are_read_by_from_env(tmp_path: Path) -> None:
     env = _custom(tmp_path).to_env()
     assert set(env) == {variable for variable, _, _ in describe()}
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"HOPSTREAM_RECEIVER_ALLOWED_IPS": "203.0.113.0/24,nope"},
+         "HOPSTREAM_RECEIVER_ALLOWED_IPS"),
+        ({"HOPSTREAM_RECEIVER_TRUSTED_PROXIES": "10.0.0.0/33"},
+         "HOPSTREAM_RECEIVER_TRUSTED_PROXIES"),
+        ({"HOPSTREAM_RECEIVER_TLS_CERT": "/nonexistent.pem"}, "HOPSTREAM_RECEIVER_TLS_KEY"),
+        ({"HOPSTREAM_RECEIVER_TLS_CERT": "/nonexistent.pem",
+          "HOPSTREAM_RECEIVER_TLS_KEY": "/nonexistent.key"}, "HOPSTREAM_RECEIVER_TLS_CERT"),
+        ({"HOPSTREAM_RECEIVER_MAX_BODY_BYTES": "10"}, "HOPSTREAM_RECEIVER_MAX_BODY_BYTES"),
+        ({"HOPSTREAM_SPOOL_MAX_BYTES": "0"}, "HOPSTREAM_SPOOL_MAX_BYTES"),
+        ({"HOPSTREAM_RECEIVER_PRODUCE_TIMEOUT_S": "0"}, "HOPSTREAM_RECEIVER_PRODUCE_TIMEOUT_S"),
+    ],
+)
+def test_receiver_settings_are_validated(env: dict[str, str], names: str) -> None:
+    with pytest.raises(SettingsError, match=names):
+        Settings.from_env(env)
+
+
+def test_cidr_lists_parse_addresses_and_networks() -> None:
+    s = Settings.from_env({"HOPSTREAM_RECEIVER_ALLOWED_IPS": " 203.0.113.7, 2001:db8::/32 ,"})
+    assert [str(n) for n in s.allowed_networks] == ["203.0.113.7/32", "2001:db8::/32"]
+    assert Settings().allowed_networks == [] and Settings().trusted_proxies == []
