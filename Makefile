@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck schemas unit install clean
+.PHONY: run test lint typecheck schemas unit install clean bench-receiver
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: lint typecheck schemas
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
+
+# Receiver throughput and latency against a bare aiohttp handler (bench/receiver).
+bench-receiver: $(STAMP)
+	$(BIN)/python -m bench.receiver $(ARGS)
 
 clean:
 	rm -rf $(VENV) .hopstream .pytest_cache .mypy_cache .ruff_cache

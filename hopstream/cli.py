@@ -81,7 +81,11 @@ def _run(args: argparse.Namespace, settings: Settings | None) -> int:
     assert settings is not None
     if command == "check-offers":
         offers = load_offers(settings.offers_file)
-        print(f"{settings.offers_file}: {len(offers)} offers OK: {', '.join(offers)}")
+        from hopstream.receiver_sections import load_receiver_sections
+
+        sections = load_receiver_sections(settings.offers_file, offers)
+        print(f"{settings.offers_file}: {len(offers)} offers OK: {', '.join(offers)}; "
+              f"{len(sections.accounts)} ClickBank INS account(s)")
         return 0
     if command == "dev":
         load_offers(settings.offers_file)  # fail before starting anything

@@ -62,5 +62,6 @@ async def handle_click(request: web.Request) -> web.StreamResponse:
     )
     await request.app[keys.PUBLISHER].publish(topics.RAW_CLICKS, click.click_id, click)
     location = render_tracking_url(offer.tracking_url, {**params, "click_id": click.click_id})
-    # no-store: a cached redirect would hand the same click id to a second visit.
-    raise web.HTTPFound(location, headers={"Cache-Control": "no-store"})
+    # no-store: a cached redirect would hand the same click id to a second visit. Returned,
+    # not raised as HTTPFound: the exception path costs noticeably more per click.
+    return web.Response(status=302, headers={"Location": location, "Cache-Control": "no-store"})

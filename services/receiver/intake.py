@@ -24,14 +24,12 @@ async def take_in(request: web.Request) -> tuple[Received, Rejection | None]:
     postback_id, received_at = new_id(), datetime.now(UTC)
     source_ip = access.client_ip(request.remote or "", request.headers.get("X-Forwarded-For"))
 
-    query = {k: request.query.getone(k) for k in request.query}
-
     def received(body: str) -> Received:
         return received_from(request, postback_id=postback_id, received_at=received_at,
                              body=body, source_ip=source_ip)
 
     def refused(reason: str, detail: str) -> tuple[Received, Rejection]:
-        return received(""), rejection_for(reason, detail, query)
+        return received(""), rejection_for(reason, detail, request.query)
 
     max_query, max_body = settings.receiver_max_query_bytes, settings.receiver_max_body_bytes
     if len(request.query_string) > max_query:
@@ -50,5 +48,5 @@ async def take_in(request: web.Request) -> tuple[Received, Rejection | None]:
                        f"body: more than {max_body} bytes (HOPSTREAM_RECEIVER_MAX_BODY_BYTES)")
     problem = access.source_problem(source_ip)
     if problem is not None:
-        return received(body), rejection_for("forbidden_ip", problem, query)
+        return received(body), rejection_for("forbidden_ip", problem, request.query)
     return received(body), None

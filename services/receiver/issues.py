@@ -8,6 +8,7 @@ is decided here, once.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +20,8 @@ from schemas.messages import PostbackIssue
 from services.receiver import keys
 from services.receiver.postback_parse import Rejection
 from services.receiver.responses import REASON, json_response, rejected
+
+log = logging.getLogger(__name__)
 
 STATUS = {
     "invalid": 400,
@@ -77,7 +80,13 @@ async def record_issue(request: web.Request, received: Received, rejection: Reje
 async def refuse(request: web.Request, received: Received, rejection: Rejection) -> web.Response:
     """Record the refused request, then answer its 4xx."""
     await record_issue(request, received, rejection)
-    return rejected(STATUS.get(rejection.reason, 400), rejection.reason, rejection.detail,
+    status = STATUS.get(rejection.reason, 400)
+    # key=value, one line per refusal: greppable, and parsed as-is by log collectors.
+    log.info("refused status=%d reason=%s postback_id=%s path=%s source_ip=%s click_id=%s "
+             "detail=%s", status, rejection.reason, received.postback_id, received.path,
+             received.source_ip, rejection.click_id[:100] or "-",
+             orjson.dumps(rejection.detail).decode())
+    return rejected(status, rejection.reason, rejection.detail,
                     postback_id=received.postback_id)
 
 

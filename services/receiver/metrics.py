@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -27,6 +28,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class ReceiverMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._request_children: dict[tuple[str, int, str], Any] = {}
+        self._latency_children: dict[str, Any] = {}
         self.requests = Counter(
             "hopstream_receiver_requests", "Requests answered, by route, status and reason.",
             ["route", "status", "reason"], registry=self.registry,
@@ -62,6 +65,20 @@ class ReceiverMetrics:
             registry=self.registry,
         )
 
+    def count(self, route: str, status: int, reason: str) -> None:
+        key = (route, status, reason)
+        child = self._request_children.get(key)
+        if child is None:  # labels() is a locked lookup: done once per label set, not per hit
+            child = self._request_children[key] = self.requests.labels(route, str(status),
+                                                                       reason)
+        child.inc()
+
+    def observe(self, route: str, seconds: float) -> None:
+        child = self._latency_children.get(route)
+        if child is None:
+            child = self._latency_children[route] = self.latency.labels(route)
+        child.observe(seconds)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -86,8 +103,8 @@ def metrics_middleware(metrics: ReceiverMetrics) -> Middleware:
             raise
         finally:
             route = route_label(request)
-            metrics.requests.labels(route, str(status), reason).inc()
-            metrics.latency.labels(route).observe(time.perf_counter() - started)
+            metrics.count(route, status, reason)
+            metrics.observe(route, time.perf_counter() - started)
 
     return record
 

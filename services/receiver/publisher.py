@@ -69,9 +69,8 @@ class Publisher:
     async def send(self, topic: str, key: bytes, value: bytes) -> None:
         """One message to the broker, acknowledged within the produce timeout or raising."""
         started = time.perf_counter()
-        await asyncio.wait_for(
-            self.producer.send_and_wait(topic, value=value, key=key), self.produce_timeout_s
-        )
+        async with asyncio.timeout(self.produce_timeout_s):  # lighter than wait_for per call
+            await self.producer.send_and_wait(topic, value=value, key=key)
         self.metrics.produce_latency.labels(topic).observe(time.perf_counter() - started)
 
     def mark_down(self, exc: BaseException) -> None:
