@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck schemas unit install clean
+.PHONY: run test lint typecheck schemas unit install clean bench-sink
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: lint typecheck schemas
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
+
+# Sink throughput (rows/s per process, inserts/s per table); ARGS="--rows 500000" etc.
+bench-sink: $(STAMP)
+	$(BIN)/python bench/sink.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .hopstream .pytest_cache .mypy_cache .ruff_cache

@@ -99,24 +99,57 @@ class Sink:
             await self.producer.stop()
 
     async def _consume(self, on_ready: Callable[[], None] | None) -> None:
+        # One batch is written (a task) while the next one fills: decoding overlaps the
+        # insert. Batches are still written and committed strictly one after the other.
+        writing: asyncio.Task[None] | None = None
         ready_sent = False
-        while not self._stopping.is_set():
-            records = await self.consumer.getmany(
-                timeout_ms=self._poll_timeout_ms(), max_records=self.settings.sink_batch_rows
-            )
-            if not ready_sent and self.consumer.assignment():
-                ready_sent = True
-                if on_ready is not None:
-                    on_ready()
-            for tp, messages in records.items():
-                spec = TABLES[tp.topic]
-                for message in messages:
-                    self._add(tp, message, spec)
-            if self._due():
-                await self.flush()
+        try:
+            while not self._stopping.is_set():
+                records = await self.consumer.getmany(
+                    timeout_ms=self._poll_timeout_ms(),
+                    max_records=self.settings.sink_batch_rows,
+                )
+                if not ready_sent and self.consumer.assignment():
+                    ready_sent = True
+                    if on_ready is not None:
+                        on_ready()
+                self._add_all(records)
+                if writing is not None and writing.done():
+                    finished, writing = writing, None
+                    finished.result()  # a write that gave up (or the process dying) ends here
+                if self._due():
+                    if writing is not None:
+                        await self._wait_paused(writing)
+                        writing = None
+                    batch, self.batch = self.batch, Batch()
+                    writing = asyncio.create_task(self._write_and_commit(batch))
+        finally:
+            if writing is not None:
+                await writing
+
+    async def _wait_paused(self, writing: asyncio.Task[None]) -> None:
+        """Wait for the batch being written while the next one is full: read nothing
+        more meanwhile (backpressure), but keep polling, which keeps the membership."""
+        paused = set(self.consumer.assignment())
+        self.consumer.pause(*paused)
+        try:
+            while not writing.done():
+                await asyncio.wait([writing], timeout=0.2)
+                if not writing.done():
+                    # Normally empty; records fetched before the pause still count.
+                    self._add_all(await self.consumer.getmany(timeout_ms=0))
+        finally:
+            self.consumer.resume(*(paused & self.consumer.assignment()))
+        writing.result()
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def _add_all(self, records: dict[TopicPartition, list[Any]]) -> None:
+        for tp, messages in records.items():
+            spec = TABLES[tp.topic]
+            for message in messages:
+                self._add(tp, message, spec)
 
     def _add(self, tp: TopicPartition, message: Any, spec: TableSpec) -> None:
         value = message.value or b""
@@ -145,6 +178,9 @@ class Sink:
 
     async def flush(self) -> None:
         batch, self.batch = self.batch, Batch()
+        await self._write_and_commit(batch)
+
+    async def _write_and_commit(self, batch: Batch) -> None:
         if batch.is_empty():
             return
         self.inflight = batch
@@ -194,8 +230,9 @@ class Sink:
                                 batch.rows, exc, backoff)
                     paused = set(self.consumer.assignment())
                     self.consumer.pause(*paused)
-                    # Polling while paused returns nothing but keeps the group membership.
-                    await self.consumer.getmany(timeout_ms=int(backoff * 1000))
+                    # The consume loop keeps polling meanwhile (paused: it reads nothing),
+                    # which keeps the group membership.
+                    await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF_S)
         finally:
             if paused:

@@ -141,7 +141,8 @@ async def test_refused_rows_go_to_the_dead_letter_topic_and_table(
     garbage_key = new_id()
     for v in (no_id, good, huge):
         await publish(producer, topics.CONVERSIONS, v.click_id, v)
-    await producer.send_and_wait(topics.CONVERSIONS.name, key=garbage_key.encode(),
+    # On the clicks topic: other tests decode every conversion, but read clicks by key.
+    await producer.send_and_wait(topics.RAW_CLICKS.name, key=garbage_key.encode(),
                                  value=b"{not json")
     keys = {no_id.click_id: "insert", huge.click_id: "insert", garbage_key: "decode"}
 
