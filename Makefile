@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck schemas unit install clean bench-receiver
+.PHONY: run test lint typecheck schemas unit install clean bench-receiver bench-sink
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ unit: $(STAMP)
 # Receiver throughput and latency against a bare aiohttp handler (bench/receiver).
 bench-receiver: $(STAMP)
 	$(BIN)/python -m bench.receiver $(ARGS)
+
+# Sink throughput (rows/s per process, inserts/s per table); ARGS="--rows 500000" etc.
+bench-sink: $(STAMP)
+	$(BIN)/python bench/sink.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .hopstream .pytest_cache .mypy_cache .ruff_cache

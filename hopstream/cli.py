@@ -123,11 +123,14 @@ def _run(args: argparse.Namespace, settings: Settings | None) -> int:
 def _migrate(settings: Settings, status_only: bool) -> int:
     from services.clickhouse import migrate
     from services.clickhouse.client import make_client
+    from services.clickhouse.retention import apply_retention
 
     client = make_client(settings)
     if not status_only:
         applied = migrate.migrate(client, settings.clickhouse_database)
         print(f"applied {len(applied)} migration(s)")
+        for change in apply_retention(client, settings):
+            print(f"retention: {change}")
     for line in migrate.status(client, settings.clickhouse_database):
         print(line)
     return 0

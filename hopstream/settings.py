@@ -164,6 +164,46 @@ class Settings:
         "... or once its oldest row has waited this long, whichever comes first.",
         1.0,
     )
+    # --- ClickHouse retention (applied as table TTLs by the sink and `hopstream migrate`) --
+    clicks_ttl_days: int = _setting(
+        "HOPSTREAM_CLICKS_TTL_DAYS",
+        "Days clicks are kept (by click time); 0 keeps them forever. Click counts stay in "
+        "offer_stats_hourly.",
+        400,
+    )
+    conversions_ttl_days: int = _setting(
+        "HOPSTREAM_CONVERSIONS_TTL_DAYS",
+        "Days conversions are kept (by conversion time); 0 keeps them forever.",
+        0,
+    )
+    postback_issues_ttl_days: int = _setting(
+        "HOPSTREAM_POSTBACK_ISSUES_TTL_DAYS",
+        "Days postback issues and sink rejects are kept; 0 keeps them forever.",
+        180,
+    )
+    offer_stats_ttl_days: int = _setting(
+        "HOPSTREAM_OFFER_STATS_TTL_DAYS",
+        "Days of offer_stats_hourly kept; 0 keeps them forever.",
+        0,
+    )
+    # --- read-only query interface (embedded ClickHouse) ----------------------------------
+    query_max_result_rows: int = _setting(
+        "HOPSTREAM_QUERY_MAX_RESULT_ROWS",
+        "Most rows one query of the read-only interface may return (clients may lower it). "
+        "Keep it above a few thousand: clickhouse-connect's HTTP client reads system.settings "
+        "when it connects.",
+        1_000_000,
+    )
+    query_max_result_bytes: int = _setting(
+        "HOPSTREAM_QUERY_MAX_RESULT_BYTES",
+        "Most bytes one query result may hold (it is held in memory before it is sent).",
+        256 * 1024 * 1024,
+    )
+    query_max_execution_s: float = _setting(
+        "HOPSTREAM_QUERY_MAX_EXECUTION_S",
+        "Longest a query of the read-only interface may run (queries run one at a time).",
+        30.0,
+    )
     # --- logging ----------------------------------------------------------------------
     log_level: str = _setting("HOPSTREAM_LOG_LEVEL", "Log level (DEBUG, INFO, WARNING).", "INFO")
 
@@ -182,11 +222,18 @@ class Settings:
             ("receiver_max_body_bytes", 1024),
             ("receiver_max_query_bytes", 1024),
             ("spool_max_bytes", 64 * 1024),
+            ("clicks_ttl_days", 0),
+            ("conversions_ttl_days", 0),
+            ("postback_issues_ttl_days", 0),
+            ("offer_stats_ttl_days", 0),
+            ("query_max_result_rows", 1),
+            ("query_max_result_bytes", 1),
         ):
             if getattr(self, name) < low:
                 problems.append(f"{_env(name)} must be >= {low}, got {getattr(self, name)}")
         for name in ("rebalance_timeout_s", "session_timeout_s", "sink_batch_seconds",
-                     "receiver_produce_timeout_s"):
+                     "receiver_produce_timeout_s",
+                     "query_max_execution_s"):
             if getattr(self, name) <= 0:
                 problems.append(f"{_env(name)} must be > 0, got {getattr(self, name)}")
         if self.clickhouse_url is not None and not self.clickhouse_url.startswith(

@@ -124,3 +124,19 @@ class Offer:
     attribution_window_days: int = doc("Days after the click a sale is credited.", default=60)
     payouts: list[PayoutRule] = doc("Payout rules, first match wins.", default_factory=list)
     schema_version: int = field(default=1)
+
+
+@dataclass(slots=True, kw_only=True)
+class SinkReject:
+    source_topic: str = doc("Topic the refused message was read from.")
+    source_partition: int = doc("Its partition.")
+    source_offset: int = doc("Its offset: (topic, partition, offset) identifies a reject.")
+    key: str = doc("The message key (UTF-8; invalid bytes replaced), empty if none.", default="")
+    value: str = doc(
+        "The message value (UTF-8; invalid bytes replaced). The source topic keeps the "
+        "exact bytes.", default=""
+    )
+    stage: str = doc("`decode`: not a valid message; `insert`: ClickHouse refused the row.")
+    error: str = doc("The error, as the decoder or ClickHouse worded it.")
+    rejected_at: datetime = doc("When the sink refused it (UTC).")
+    schema_version: int = 1

@@ -9,7 +9,7 @@ import orjson
 
 from schemas import topics
 from schemas.codec import json_schema
-from schemas.messages import Click, Conversion, Offer, Postback, PostbackIssue
+from schemas.messages import Click, Conversion, Offer, Postback, PostbackIssue, SinkReject
 
 JSON_DIR = Path(__file__).with_name("json")
 
@@ -19,6 +19,7 @@ MESSAGE_TYPES: dict[topics.Topic, type[Any]] = {
     topics.CONVERSIONS: Conversion,
     topics.POSTBACK_ISSUES: PostbackIssue,
     topics.OFFERS: Offer,
+    topics.SINK_REJECTS: SinkReject,
 }
 
 

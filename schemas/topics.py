@@ -44,4 +44,12 @@ OFFERS = Topic(
     doc="Offer definitions and payout rules; compacted, latest per offer id wins.",
 )
 
-ALL_TOPICS: tuple[Topic, ...] = (RAW_CLICKS, RAW_POSTBACKS, CONVERSIONS, POSTBACK_ISSUES, OFFERS)
+SINK_REJECTS = Topic(
+    "hopstream.sink-rejects", "key", "sink_reject.json",
+    doc="Dead letters of the sink: messages that could not become a ClickHouse row, with the "
+    "error; keyed like the source message. Also in the sink_rejects table.",
+)
+
+ALL_TOPICS: tuple[Topic, ...] = (
+    RAW_CLICKS, RAW_POSTBACKS, CONVERSIONS, POSTBACK_ISSUES, OFFERS, SINK_REJECTS
+)

@@ -67,8 +67,14 @@ where chdb's `readonly` has gaps. Both were verified against chdb 4.4:
 * Left open, for want of any chdb setting that closes it: the scalar function
   `file('path')` reads local files even at readonly = 1. Bind the app to loopback.
 
+Enforcement versus defence in depth: ClickHouse's `readonly = 1` is what makes the
+interface read-only; the statement-kind check above only closes the gaps chdb's readonly
+leaves, and is not relied on for anything readonly already refuses.
+
 Limits: `max_result_rows`, `max_result_bytes` (the whole result is held in memory before
-it is sent), `max_execution_time` and `max_memory_usage` are set on every session with
+it is sent) and `max_execution_time` come from the settings HOPSTREAM_QUERY_MAX_RESULT_ROWS,
+_RESULT_BYTES and _EXECUTION_S (passed in by `services.sink.run`); they and
+`max_memory_usage` are set on every session with
 `result_overflow_mode = 'throw'`; a client may lower them, never raise them. Request bodies
 are bounded (413 above `max_body_bytes`). Queries run one at a time on a single worker
 thread (chdb calls block), so a slow query delays the next ones: the time limit bounds that.

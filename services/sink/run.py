@@ -1,8 +1,9 @@
 """`hopstream sink`: wiring of the sink process, in one factory.
 
-Order matters: migrations first (the tables must exist before a batch is written), then
-the read-only query interface when the ClickHouse engine is in-process (only this process
-may open its data, so it serves reads for everyone else), then the consumer.
+Order matters: migrations and retention TTLs first (the tables must exist before a batch
+is written), then the read-only query interface when the ClickHouse engine is in-process
+(only this process may open its data, so it serves reads for everyone else), then the
+consumer.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hopstream.settings import Settings
 from services.clickhouse.client import make_client
 from services.clickhouse.migrate import migrate
 from services.clickhouse.query_api import create_query_app
+from services.clickhouse.retention import apply_retention
 from services.kafka.admin import ensure_topics
 from services.sink.consumer import Sink
 from services.sink.writer import Writer
@@ -31,6 +33,8 @@ async def run_sink(settings: Settings) -> None:
     applied = migrate(client, settings.clickhouse_database)
     if applied:
         log.info("applied migrations: %s", ", ".join(f"{m.version:04d}" for m in applied))
+    for change in apply_retention(client, settings):
+        log.info("retention: %s", change)
     writer = Writer(client, settings.clickhouse_database)
     sink = Sink(settings, writer)
     loop = asyncio.get_running_loop()
@@ -38,7 +42,13 @@ async def run_sink(settings: Settings) -> None:
         loop.add_signal_handler(sig, sink.stop)
     runner: web.AppRunner | None = None
     if settings.embedded_clickhouse:
-        runner = web.AppRunner(create_query_app(make_client(settings)), access_log=None)
+        app = create_query_app(
+            make_client(settings),
+            max_result_rows=settings.query_max_result_rows,
+            max_result_bytes=settings.query_max_result_bytes,
+            max_execution_time_s=settings.query_max_execution_s,
+        )
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, settings.clickhouse_host, settings.clickhouse_port).start()
         log.info("ClickHouse query interface (read-only) on http://%s:%d",

@@ -2,12 +2,18 @@
 
 The one place that knows both the message contracts and the table columns; the DDL lives
 in `schemas/clickhouse/`. Column lists here name every column the sink writes, in order.
+
+`key_columns` is the table's ORDER BY key, i.e. what ReplacingMergeTree collapses on and
+what the replay guard (`services.sink.replay`) looks rows up by. `always_verify` tables
+are looked up on every batch, not only after a replay: conversions carry money, are few,
+and the worker upstream may emit one twice (at-least-once), which would otherwise count
+twice in offer_stats_hourly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import topics
@@ -20,6 +26,16 @@ class TableSpec:
     table: str
     columns: tuple[str, ...]
     to_row: Callable[[bytes], list[Any]]
+    key_columns: tuple[str, str]
+    always_verify: bool = False
+    _key_at: tuple[int, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        first, second = (self.columns.index(c) for c in self.key_columns)
+        object.__setattr__(self, "_key_at", (first, second))
+
+    def key(self, row: list[Any]) -> tuple[str, str]:
+        return row[self._key_at[0]], row[self._key_at[1]]
 
 
 def _click_row(raw: bytes) -> list[Any]:
@@ -46,17 +62,23 @@ TABLES: dict[str, TableSpec] = {
         ("click_id", "offer_id", "clicked_at", "traffic_source", "campaign", "creative", "ip",
          "user_agent", "referer", "params", "query_string"),
         _click_row,
+        key_columns=("offer_id", "click_id"),
     ),
     topics.CONVERSIONS.name: TableSpec(
         "conversions",
         ("postback_id", "click_id", "offer_id", "event", "receipt", "payout", "currency",
          "converted_at", "clicked_at", "traffic_source", "campaign", "creative"),
         _conversion_row,
+        key_columns=("offer_id", "postback_id"),
+        always_verify=True,
     ),
     topics.POSTBACK_ISSUES.name: TableSpec(
         "postback_issues",
         ("postback_id", "reason", "detail", "click_id", "offer_id", "event", "receipt",
          "received_at", "raw"),
         _issue_row,
+        key_columns=("reason", "postback_id"),
     ),
 }
+
+BY_TABLE: dict[str, TableSpec] = {spec.table: spec for spec in TABLES.values()}

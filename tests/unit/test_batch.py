@@ -55,19 +55,19 @@ def test_next_offset_is_last_offset_plus_one() -> None:
     assert batch.rows == 4
 
 
-def test_skip_covers_the_offset_without_a_row() -> None:
+def test_reject_covers_the_offset_without_a_row() -> None:
     batch = Batch()
-    batch.skip(TP0, 7)
+    batch.reject(TP0, 7, "bad")
     assert not batch.is_empty()
     assert batch.rows == 0
     assert batch.next_offsets == {TP0: 8}
     assert batch.by_table() == {}
 
 
-def test_skip_after_add_advances_the_offset() -> None:
+def test_reject_after_add_advances_the_offset() -> None:
     batch = Batch()
     batch.add(TP0, 7, "clicks", ["c"])
-    batch.skip(TP0, 8)
+    batch.reject(TP0, 8, "bad")
     assert batch.next_offsets == {TP0: 9}
     assert batch.rows == 1
 
@@ -82,9 +82,9 @@ def test_age_counts_from_the_first_message(clock: FakeClock) -> None:
     assert batch.age() == pytest.approx(7.0)
 
 
-def test_skip_starts_the_clock(clock: FakeClock) -> None:
+def test_reject_starts_the_clock(clock: FakeClock) -> None:
     batch = Batch()
-    batch.skip(TP0, 0)
+    batch.reject(TP0, 0, "bad")
     clock.now += 3
     assert batch.age() == pytest.approx(3.0)
 
@@ -115,9 +115,9 @@ def test_drop_removes_only_that_partitions_rows_and_offsets() -> None:
     assert batch.by_table() == {"clicks": [["b5"]], "conversions": [["v9"]]}
 
 
-def test_drop_of_a_skipped_only_partition_removes_its_offset() -> None:
+def test_drop_of_a_rejected_only_partition_removes_its_offset() -> None:
     batch = Batch()
-    batch.skip(TP0, 3)
+    batch.reject(TP0, 3, "bad")
     batch.add(TP1, 0, "clicks", ["b0"])
     batch.drop([TP0])
     assert batch.next_offsets == {TP1: 1}
@@ -135,7 +135,7 @@ def test_drop_of_an_unknown_partition_is_a_no_op() -> None:
 def test_drop_of_every_partition_empties_the_batch() -> None:
     batch = Batch()
     batch.add(TP0, 0, "clicks", ["a0"])
-    batch.skip(TP1, 0)
+    batch.reject(TP1, 0, "bad")
     batch.drop([TP0, TP1])
     assert batch.is_empty()
     assert batch.rows == 0
@@ -149,3 +149,25 @@ def test_drop_of_every_partition_resets_age(clock: FakeClock) -> None:
     batch.drop([TP0])
     batch.add(TP1, 0, "clicks", ["b0"])
     assert batch.age() == 0.0
+
+
+def test_rejects_are_kept_with_their_message_and_error() -> None:
+    batch = Batch()
+    batch.add(TP0, 0, "clicks", ["a0"])
+    batch.reject(TP0, 1, "not json", key=b"k", value=b"{", table="clicks")
+    batch.add(TP0, 2, "clicks", ["a2"])
+    assert batch.rows == 2
+    assert batch.by_table() == {"clicks": [["a0"], ["a2"]]}
+    [reject] = batch.rejects()
+    assert (reject.offset, reject.key, reject.value, reject.error) == (1, b"k", b"{", "not json")
+    batch.drop([TP0])
+    assert batch.rejects() == []
+    assert batch.rows == 0
+
+
+def test_items_keep_the_message_they_came_from() -> None:
+    batch = Batch()
+    batch.add(TP2, 4, "conversions", ["v4"], key=b"click", value=b"{...}")
+    [item] = batch.items_by_table()["conversions"]
+    assert (item.tp, item.offset, item.key, item.value, item.row) == (
+        TP2, 4, b"click", b"{...}", ["v4"])

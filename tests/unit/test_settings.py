@@ -137,6 +137,13 @@ def _custom(tmp_path: Path) -> Settings:
         receiver_port=18080,
         sink_batch_rows=10,
         sink_batch_seconds=0.1,
+        clicks_ttl_days=30,
+        conversions_ttl_days=3650,
+        postback_issues_ttl_days=7,
+        offer_stats_ttl_days=800,
+        query_max_result_rows=5000,
+        query_max_result_bytes=1024,
+        query_max_execution_s=2.5,
         log_level="DEBUG",
         receiver_max_body_bytes=4096,
         receiver_max_query_bytes=2048,
@@ -283,3 +290,14 @@ def test_cidr_lists_parse_addresses_and_networks() -> None:
     s = Settings.from_env({"HOPSTREAM_RECEIVER_ALLOWED_IPS": " 203.0.113.7, 2001:db8::/32 ,"})
     assert [str(n) for n in s.allowed_networks] == ["203.0.113.7/32", "2001:db8::/32"]
     assert Settings().allowed_networks == [] and Settings().trusted_proxies == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("HOPSTREAM_CLICKS_TTL_DAYS", "-1"), ("HOPSTREAM_QUERY_MAX_RESULT_ROWS", "0"),
+     ("HOPSTREAM_QUERY_MAX_RESULT_BYTES", "0"), ("HOPSTREAM_QUERY_MAX_EXECUTION_S", "0")],
+)
+def test_retention_and_query_limits_are_range_checked(variable: str, value: str) -> None:
+    # 0 days keeps rows forever; a negative TTL or an unlimited query endpoint is a mistake.
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_env({variable: value})
