@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck schemas unit install clean bench-receiver bench-sink
+.PHONY: run test lint typecheck schemas docs lock unit install clean bench-receiver bench-sink
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ typecheck: $(STAMP)
 schemas: $(STAMP)
 	$(BIN)/hopstream schemas
 
-test: lint typecheck schemas
+# The generated references (docs/configuration.md, docs/topics.md) must match the code.
+docs: $(STAMP)
+	$(BIN)/hopstream docs
+
+test: lint typecheck schemas docs
 	$(BIN)/python -m pytest
 
 unit: $(STAMP)
@@ -39,6 +43,10 @@ bench-receiver: $(STAMP)
 # Sink throughput (rows/s per process, inserts/s per table); ARGS="--rows 500000" etc.
 bench-sink: $(STAMP)
 	$(BIN)/python bench/sink.py $(ARGS)
+
+# deploy/requirements.lock: every package the image installs, pinned (after a dependency change).
+lock: $(STAMP)
+	$(BIN)/python deploy/lock.py
 
 clean:
 	rm -rf $(VENV) .hopstream .pytest_cache .mypy_cache .ruff_cache

@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("topics", parents=[common], help="create missing Kafka topics")
     schemas = sub.add_parser("schemas", help="check or rewrite schemas/json from the models")
     schemas.add_argument("--write", action="store_true")
+    docs = sub.add_parser("docs", help="check or rewrite the generated docs/ references")
+    docs.add_argument("--write", action="store_true")
     sub.add_parser("check-offers", parents=[common], help="validate the offers file")
     return parser
 
@@ -58,7 +60,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = _settings(args) if args.command != "schemas" else None
+        settings = _settings(args) if args.command not in ("schemas", "docs") else None
     except SettingsError as exc:
         print(f"hopstream: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -78,6 +80,8 @@ def _run(args: argparse.Namespace, settings: Settings | None) -> int:
     command = args.command
     if command == "schemas":
         return _schemas(write=args.write)
+    if command == "docs":
+        return _docs(write=args.write)
     assert settings is not None
     if command == "check-offers":
         offers = load_offers(settings.offers_file)
@@ -149,4 +153,20 @@ def _schemas(write: bool) -> int:
         print(f"stale: {', '.join(stale)} (run `hopstream schemas --write`)", file=sys.stderr)
         return 1
     print("schemas/json is up to date")
+    return 0
+
+
+def _docs(write: bool) -> int:
+    from hopstream.reference.generate import stale_documents, write_documents
+
+    if write:
+        for path in write_documents():
+            print(f"wrote {path}")
+        return 0
+    stale = stale_documents()
+    if stale:
+        print(f"stale: {', '.join(f'docs/{name}' for name in stale)} "
+              "(run `hopstream docs --write`)", file=sys.stderr)
+        return 1
+    print("docs/ references are up to date")
     return 0
