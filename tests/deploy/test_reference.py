@@ -22,7 +22,7 @@ def test_committed_references_are_up_to_date() -> None:
         "`hopstream docs --write` and commit the result")
 
 
-def test_docs_command_checks(capsys: object) -> None:
+def test_docs_command_checks() -> None:
     assert main(["docs"]) == 0
 
 
