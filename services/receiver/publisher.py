@@ -71,7 +71,7 @@ class Publisher:
         started = time.perf_counter()
         async with asyncio.timeout(self.produce_timeout_s):  # lighter than wait_for per call
             await self.producer.send_and_wait(topic, value=value, key=key)
-        self.metrics.produce_latency.labels(topic).observe(time.perf_counter() - started)
+        self.metrics.produced(topic, time.perf_counter() - started)
 
     def mark_down(self, exc: BaseException) -> None:
         if self.broker_up:

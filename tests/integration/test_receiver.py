@@ -137,6 +137,10 @@ async def test_unknown_route_is_json(client: TestClient) -> None:  # type: ignor
     response = await client.get("/nowhere")
     assert response.status == 404
     assert (await response.json())["reason"] == "not_found"
+    wrong_method = await client.put("/api/v1/events")
+    assert wrong_method.status == 405
+    assert (await wrong_method.json())["reason"] == "method_not_allowed"
+    assert wrong_method.headers["Allow"] == "GET,HEAD,POST"
 
 
 TRACKING = {

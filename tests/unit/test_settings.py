@@ -152,6 +152,7 @@ def _custom(tmp_path: Path) -> Settings:
         receiver_tls_cert=str(tmp_path / "cert.pem"),
         receiver_tls_key=str(tmp_path / "key.pem"),
         receiver_produce_timeout_s=1.5,
+        receiver_linger_ms=9,
         spool_max_bytes=1024 * 1024,
     )
 
@@ -278,6 +279,7 @@ def test_describe_variables_are_read_by_from_env(tmp_path: Path) -> None:
           "HOPSTREAM_RECEIVER_TLS_KEY": "/nonexistent.key"}, "HOPSTREAM_RECEIVER_TLS_CERT"),
         ({"HOPSTREAM_RECEIVER_MAX_BODY_BYTES": "10"}, "HOPSTREAM_RECEIVER_MAX_BODY_BYTES"),
         ({"HOPSTREAM_SPOOL_MAX_BYTES": "0"}, "HOPSTREAM_SPOOL_MAX_BYTES"),
+        ({"HOPSTREAM_RECEIVER_LINGER_MS": "-1"}, "HOPSTREAM_RECEIVER_LINGER_MS"),
         ({"HOPSTREAM_RECEIVER_PRODUCE_TIMEOUT_S": "0"}, "HOPSTREAM_RECEIVER_PRODUCE_TIMEOUT_S"),
     ],
 )
