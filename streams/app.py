@@ -13,6 +13,7 @@ import faust
 
 from hopstream.settings import Settings
 from streams import agents
+from streams.offers_view import OffersView
 
 APP_ID = "hopstream-worker"
 
@@ -21,7 +22,7 @@ def broker_urls(settings: Settings) -> list[str]:
     return [f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",")]
 
 
-def create_app(settings: Settings) -> Any:
+def create_app(settings: Settings) -> tuple[Any, OffersView]:
     settings.worker_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         APP_ID,
@@ -41,5 +42,4 @@ def create_app(settings: Settings) -> Any:
         web_enabled=False,
         autodiscover=False,
     )
-    agents.register(app, settings)
-    return app
+    return app, agents.register(app, settings)

@@ -92,6 +92,8 @@ def test_bool_spellings(raw: str, expected: bool) -> None:
         ("HOPSTREAM_SINK_BATCH_ROWS", "0"),
         ("HOPSTREAM_SINK_BATCH_SECONDS", "0"),
         ("HOPSTREAM_SESSION_TIMEOUT_S", "soon"),
+        ("HOPSTREAM_LATE_CLICK_GRACE_S", "0"),
+        ("HOPSTREAM_CLICK_SWEEP_S", "-1"),
         ("HOPSTREAM_REBALANCE_TIMEOUT_S", "-5"),
         ("CLICKHOUSE_URL", "ftp://x"),
         ("HOPSTREAM_KAFKA_IDEMPOTENCE", "maybe"),
@@ -135,6 +137,8 @@ def _custom(tmp_path: Path) -> Settings:
         receiver_port=18080,
         sink_batch_rows=10,
         sink_batch_seconds=0.1,
+        late_click_grace_s=1.5,
+        click_sweep_s=30.0,
         log_level="DEBUG",
     )
 
