@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck schemas unit install clean
+.PHONY: run test lint typecheck schemas unit install clean bench-streams
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: lint typecheck schemas
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
+
+# Worker throughput vs a raw consumer loop, and peak RSS (README, "Benchmarks").
+bench-streams: $(STAMP)
+	$(BIN)/python -m bench.streams $(ARGS)
 
 clean:
 	rm -rf $(VENV) .hopstream .pytest_cache .mypy_cache .ruff_cache

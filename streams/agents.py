@@ -30,13 +30,17 @@ from streams.processor import Processor
 
 log = logging.getLogger(__name__)
 
-TICKS = "hopstream-worker-ticks"
-
-
 def tick_interval_s(settings: Settings) -> float:
     # Often enough that a waiting postback is settled within ~1/5 of its grace period
     # after it ends, rarely enough to cost nothing at the default (600 s -> every 5 s).
     return min(max(settings.late_click_grace_s / 5, 0.2), 5.0)
+
+
+def ticks_topic(app_id: str) -> str:
+    """Internal, like the changelogs: one per app id. Created before the worker starts
+    (`streams.worker`): the broker would otherwise create it on first use with its own
+    default partition count, which breaks co-partitioning."""
+    return f"{app_id}-ticks"
 
 
 def register(app: Any, settings: Settings) -> OffersView:
@@ -49,8 +53,9 @@ def register(app: Any, settings: Settings) -> OffersView:
                          key_type=bytes, value_type=bytes)
 
     offers = OffersView(settings.bootstrap_servers)
-    ticks = topic(TICKS, internal=True)
-    source = topic(topics.RAW_CLICKS.name, topics.RAW_POSTBACKS.name, TICKS)
+    ticks_name = ticks_topic(app.conf.id)
+    ticks = topic(ticks_name, internal=True)
+    source = topic(topics.RAW_CLICKS.name, topics.RAW_POSTBACKS.name, ticks_name)
     processor = Processor(
         app, settings, offers,
         (table("clicks"), table("pending_postbacks"), table("ledger")),
@@ -59,7 +64,6 @@ def register(app: Any, settings: Settings) -> OffersView:
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_offers() -> None:
-        await ticks.maybe_declare()
         while True:
             try:
                 await offers.follow()
@@ -85,7 +89,7 @@ def register(app: Any, settings: Settings) -> OffersView:
     @app.timer(tick_interval_s(settings))  # type: ignore[untyped-decorator]
     async def tick() -> None:
         for tp in app.assignor.assigned_actives():
-            if tp.topic == TICKS:
+            if tp.topic == ticks_name:
                 await ticks.send(key=None, value=b"", partition=tp.partition)
 
     @app.on_partitions_assigned.connect  # type: ignore[untyped-decorator]

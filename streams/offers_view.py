@@ -73,7 +73,7 @@ async def start_reader(bootstrap_servers: str) -> AIOKafkaConsumer:
         partitions = consumer.partitions_for_topic(topics.OFFERS.name)
         if partitions:
             break
-        await consumer.force_metadata_update()
+        await consumer.topics()  # refreshes metadata
         await asyncio.sleep(0.1)
     else:
         await consumer.stop()

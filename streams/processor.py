@@ -10,10 +10,11 @@ Exactly one outcome per postback, even across crashes (delivery is at least once
 flushes everything produced before it commits an offset):
 - a postback whose click is known is settled at once; its decision goes to the ledger;
 - a postback whose click is unknown is parked in `pending` (deduplicated by postback id);
-- a click completes its parked postbacks, and a tick settles those whose grace period is
-  over as `unknown_click`. In both cases the parked entries are deleted only after the
-  outcomes were acknowledged by the broker (`producer.flush()`), so a crash in between
-  replays them, and the ledger makes the replay re-emit the same decision.
+- a click settles its parked postbacks; a tick settles those whose grace period is over
+  as `unknown_click`. Parked entries are deleted only by a tick, after the outcomes were
+  acknowledged by the broker (one `producer.flush()` per partition and tick, not one per
+  click), so a crash in between replays them, and the ledger makes the replay re-emit
+  the same decision.
 """
 
 from __future__ import annotations
@@ -72,9 +73,8 @@ class Processor:
         self.clicks[key] = encode_click(click)
         parked = decode_parked(self.pending.get(key))
         if parked:
+            # Settled now; the entry is deleted by the next tick, after a flush (see above).
             self._settle(key, click, parked)
-            await self.app.producer.flush()
-            del self.pending[key]
 
     # --- postbacks ------------------------------------------------------------------------
     async def on_postback(self, key: bytes, raw: bytes) -> None:
@@ -131,25 +131,29 @@ class Processor:
 
     # --- ticks ------------------------------------------------------------------------------
     async def on_tick(self, partition: int) -> None:
-        await self._expire_parked(partition)
+        await self._settle_parked(partition)
         if now_ms() - self.last_sweep_ms.get(partition, 0) >= self.settings.click_sweep_s * 1000:
             self.last_sweep_ms[partition] = now_ms()
             self._sweep(partition)
 
-    async def _expire_parked(self, partition: int) -> None:
+    async def _settle_parked(self, partition: int) -> None:
+        """Expire waiting postbacks past the grace period, and clear the ones their click
+        completed; one broker round trip for the whole partition."""
         deadline = now_ms() - int(self.settings.late_click_grace_s * 1000)
-        due: dict[bytes, list[Parked]] = {}
+        remaining: dict[bytes, list[Parked]] = {}
         for key, raw in partition_items(self.pending, partition):
             parked = decode_parked(raw)
-            if any(p.at_ms <= deadline for p in parked):
-                due[key] = parked
-        if not due:
+            if self.clicks.get(key) is not None:
+                remaining[key] = []  # settled when the click came: decisions in the ledger
+                continue
+            expired = [p for p in parked if p.at_ms <= deadline]
+            if expired:
+                self._settle(key, None, expired)
+                remaining[key] = [p for p in parked if p.at_ms > deadline]
+        if not remaining:
             return
-        for key, parked in due.items():
-            self._settle(key, None, [p for p in parked if p.at_ms <= deadline])
         await self.app.producer.flush()
-        for key, parked in due.items():
-            waiting = [p for p in parked if p.at_ms > deadline]
+        for key, waiting in remaining.items():
             if waiting:
                 self.pending[key] = encode_parked(waiting)
             else:
