@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck schemas docs lock unit install clean bench-receiver bench-sink
+.PHONY: run test lint typecheck schemas docs lock unit install clean bench-receiver bench-sink bench-streams
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench-sink: $(STAMP)
 # deploy/requirements.lock: every package the image installs, pinned (after a dependency change).
 lock: $(STAMP)
 	$(BIN)/python deploy/lock.py
+
+# Worker throughput vs a raw consumer loop, and peak RSS (README, "Benchmarks").
+bench-streams: $(STAMP)
+	$(BIN)/python -m bench.streams $(ARGS)
 
 clean:
 	rm -rf $(VENV) .hopstream .pytest_cache .mypy_cache .ruff_cache

@@ -44,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     docs = sub.add_parser("docs", help="check or rewrite the generated docs/ references")
     docs.add_argument("--write", action="store_true")
     sub.add_parser("check-offers", parents=[common], help="validate the offers file")
+    offers = sub.add_parser("offers", parents=[common], help="publish offers to the workers")
+    offers_sub = offers.add_subparsers(dest="offers_command", required=True)
+    apply = offers_sub.add_parser(
+        "apply", help="validate FILE and publish its offers to the hopstream.offers topic")
+    apply.add_argument("file", type=Path, help="offers YAML file")
+    apply.add_argument("--prune", action="store_true",
+                       help="also remove published offers that FILE does not list")
     return parser
 
 
@@ -96,7 +103,7 @@ def _run(args: argparse.Namespace, settings: Settings | None) -> int:
         from hopstream.dev import run_dev
 
         return asyncio.run(run_dev(settings))
-    if command in ("receiver", "worker", "sink", "topics") and settings.embedded_kafka:
+    if command in ("receiver", "worker", "sink", "topics", "offers") and settings.embedded_kafka:
         print("hopstream: set KAFKA_BOOTSTRAP_SERVERS (or use `hopstream dev`, which starts "
               "an embedded broker)", file=sys.stderr)
         return 2
@@ -121,6 +128,22 @@ def _run(args: argparse.Namespace, settings: Settings | None) -> int:
             print(f"{name}: {partitions} partitions")
     elif command == "migrate":
         return _migrate(settings, status_only=args.status)
+    elif command == "offers":
+        return _apply_offers(settings, args.file, prune=args.prune)
+    return 0
+
+
+def _apply_offers(settings: Settings, path: Path, prune: bool) -> int:
+    from services.kafka.admin import ensure_topics
+    from streams.offers_apply import apply_offers
+
+    offers = load_offers(path)  # every problem reported before anything is published
+    asyncio.run(ensure_topics(settings))
+    result = asyncio.run(apply_offers(settings, offers, prune=prune))
+    for label, ids in (("published", result.written), ("unchanged", result.unchanged),
+                       ("removed", result.removed)):
+        if ids:
+            print(f"{label}: {', '.join(ids)}")
     return 0
 
 

@@ -22,9 +22,11 @@ import sys
 from dataclasses import dataclass, field
 
 from hopstream import readiness
+from hopstream.offers import load_offers
 from hopstream.settings import Settings
 from services.kafka.admin import ensure_topics
 from services.kafka.broker import broker_command, wait_for_port
+from streams.offers_apply import apply_offers
 
 COMPONENTS = ["receiver", "worker", "sink"]
 STOP_TIMEOUT_S = 15.0
@@ -117,6 +119,9 @@ async def run_dev(settings: Settings) -> int:
             await asyncio.to_thread(wait_for_port, "127.0.0.1", settings.kafka_port, 20.0)
             say(f"embedded Kafka broker on {settings.bootstrap_servers}")
         await ensure_topics(settings)
+        # The workers price postbacks with the offers on the topic, not the file.
+        applied = await apply_offers(settings, load_offers(settings.offers_file))
+        say(f"offers published: {', '.join(applied.written + applied.unchanged)}")
         readiness.clear(settings, COMPONENTS)
         for name in COMPONENTS:
             child = Child(name, [sys.executable, "-m", "hopstream", name], env)

@@ -210,6 +210,19 @@ class Settings:
         "Longest a query of the read-only interface may run (queries run one at a time).",
         30.0,
     )
+    # --- worker -----------------------------------------------------------------------
+    late_click_grace_s: float = _setting(
+        "HOPSTREAM_LATE_CLICK_GRACE_S",
+        "How long the worker keeps a postback whose click it has not seen, waiting for the "
+        "click, before it becomes issue `unknown_click`.",
+        600.0,
+    )
+    click_sweep_s: float = _setting(
+        "HOPSTREAM_CLICK_SWEEP_S",
+        "How often the worker deletes clicks (and their receipt ledgers) older than the "
+        "longest attribution window of any offer, plus one day.",
+        3600.0,
+    )
     # --- logging ----------------------------------------------------------------------
     log_level: str = _setting("HOPSTREAM_LOG_LEVEL", "Log level (DEBUG, INFO, WARNING).", "INFO")
 
@@ -240,7 +253,7 @@ class Settings:
                 problems.append(f"{_env(name)} must be >= {low}, got {getattr(self, name)}")
         for name in ("rebalance_timeout_s", "session_timeout_s", "sink_batch_seconds",
                      "receiver_produce_timeout_s",
-                     "query_max_execution_s"):
+                     "query_max_execution_s", "late_click_grace_s", "click_sweep_s"):
             if getattr(self, name) <= 0:
                 problems.append(f"{_env(name)} must be > 0, got {getattr(self, name)}")
         if self.clickhouse_url is not None and not self.clickhouse_url.startswith(

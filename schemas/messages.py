@@ -92,13 +92,22 @@ class Conversion:
     traffic_source: str = doc("Copied from the click.", default="")
     campaign: str = doc("Copied from the click.", default="")
     creative: str = doc("Copied from the click.", default="")
+    rule: str = doc(
+        "The offer's payout rule that priced it, as `event: payout[, recurrent]` "
+        "(e.g. `upsell: 50%, recurrent`); empty if unknown.",
+        default="",
+    )
     schema_version: int = 1
 
 
 @dataclass(slots=True, kw_only=True)
 class PostbackIssue:
     postback_id: str = doc("The postback (or rejected request) this issue is about.")
-    reason: str = doc("Reason code: invalid, unknown_offer, missing_payout, processing_error...")
+    reason: str = doc(
+        "Reason code (README, \"Reason codes\"): invalid, unknown_click, unknown_offer, "
+        "bad_token, no_rule, expired, duplicate, missing_payout, nothing_to_reverse, "
+        "processing_error."
+    )
     detail: str = doc("Human-readable explanation naming the offending field.")
     received_at: datetime = doc("When the receiver got the request (UTC).")
     click_id: str = doc("Click id named by the request, empty if none.", default="")

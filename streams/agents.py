@@ -1,100 +1,100 @@
-"""The worker's agents: keep clicks in a table, join each postback to its click.
+"""The worker's Faust wiring: topics, tables, the one agent, the tick timer, the offers.
 
-Raw clicks and raw postbacks are co-partitioned by click_id, so the clicks table partition
-that can answer a postback lives on the same worker as the postback. A postback whose click
-has not been seen yet waits in the `pending_postbacks` table and is completed by the click
-agent when the click arrives (the click and postback topics are consumed independently, so
-"postback first" happens even when the click was sent first).
+Tables (RocksDB locally, each with a changelog topic, keyed by click id):
+- `clicks`: every click, compact (`streams.state`), swept after the longest attribution
+  window;
+- `pending_postbacks`: postbacks waiting for their click, with when they started waiting;
+- `ledger`: per click, what was credited and how each postback was decided
+  (`streams.ledger`).
 
-Faust acks an event even when the agent raises, which would lose it: every event is
-therefore handled inside a try block, and a failure becomes a `processing_error` issue on
-the postback issues topic (durable, visible in ClickHouse) instead of an exception.
+Raw clicks, raw postbacks and `hopstream-worker-ticks` (internal) feed one agent; see
+`streams.processor` for why one. The timer sends a tick to each tick partition this worker
+owns; handling it in the agent expires waiting postbacks and sweeps old clicks in that
+partition's context.
+
+Faust acks an event even when the agent raises, which would lose it: the processor
+catches everything per postback and records a `processing_error` issue instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
-from hopstream.ids import new_id
 from hopstream.settings import Settings
 from schemas import topics
-from schemas.codec import decode, encode
-from schemas.messages import Click, Conversion, Postback, PostbackIssue
-from streams.join import issue_for, join
+from streams.offers_view import OffersView
+from streams.processor import Processor
 
 log = logging.getLogger(__name__)
 
+def tick_interval_s(settings: Settings) -> float:
+    # Often enough that a waiting postback is settled within ~1/5 of its grace period
+    # after it ends, rarely enough to cost nothing at the default (600 s -> every 5 s).
+    return min(max(settings.late_click_grace_s / 5, 0.2), 5.0)
 
-def register(app: Any, settings: Settings) -> None:
-    def topic(t: topics.Topic) -> Any:
-        return app.topic(t.name, key_type=bytes, value_type=bytes, partitions=settings.partitions)
 
-    clicks_topic = topic(topics.RAW_CLICKS)
-    postbacks_topic = topic(topics.RAW_POSTBACKS)
-    conversions_topic = topic(topics.CONVERSIONS)
-    issues_topic = topic(topics.POSTBACK_ISSUES)
-    clicks = app.Table(
-        "clicks", default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes
+def ticks_topic(app_id: str) -> str:
+    """Internal, like the changelogs: one per app id. Created before the worker starts
+    (`streams.worker`): the broker would otherwise create it on first use with its own
+    default partition count, which breaks co-partitioning."""
+    return f"{app_id}-ticks"
+
+
+def register(app: Any, settings: Settings) -> OffersView:
+    def topic(*names: str, **options: Any) -> Any:
+        return app.topic(*names, key_type=bytes, value_type=bytes,
+                         partitions=settings.partitions, **options)
+
+    def table(name: str) -> Any:
+        return app.Table(name, default=None, partitions=settings.partitions,
+                         key_type=bytes, value_type=bytes)
+
+    offers = OffersView(settings.bootstrap_servers)
+    ticks_name = ticks_topic(app.conf.id)
+    ticks = topic(ticks_name, internal=True)
+    source = topic(topics.RAW_CLICKS.name, topics.RAW_POSTBACKS.name, ticks_name)
+    processor = Processor(
+        app, settings, offers,
+        (table("clicks"), table("pending_postbacks"), table("ledger")),
+        conversions=topic(topics.CONVERSIONS.name), issues=topic(topics.POSTBACK_ISSUES.name),
     )
-    pending = app.Table(
-        "pending_postbacks", default=None, partitions=settings.partitions,
-        key_type=bytes, value_type=bytes,
-    )
 
-    async def emit(outcome: Conversion | PostbackIssue) -> None:
-        target = conversions_topic if isinstance(outcome, Conversion) else issues_topic
-        await target.send(key=outcome.click_id.encode(), value=encode(outcome))
-
-    async def processing_error(raw: bytes, exc: Exception) -> None:
-        log.exception("processing failed; recorded as processing_error")
-        try:
-            postback = decode(Postback, raw)
-            issue = issue_for(postback, "processing_error", f"{type(exc).__name__}: {exc}")
-        except Exception:  # not even a Postback: keep the bytes
-            issue = _undecodable(raw, exc)
-        await issues_topic.send(key=issue.click_id.encode() or None, value=encode(issue))
-
-    @app.agent(clicks_topic, name="clicks")  # type: ignore[untyped-decorator]
-    async def on_clicks(stream: AsyncIterator[Any]) -> None:
-        async for key, value in stream.items():  # type: ignore[attr-defined]
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_offers() -> None:
+        while True:
             try:
-                click = decode(Click, value)
-                clicks[key] = value
-                waiting = pending.get(key)
-                if waiting is not None:
-                    for raw in orjson.loads(waiting):
-                        await emit(join(click, decode(Postback, raw)))
-                    del pending[key]
+                await offers.follow()
             except Exception:
-                # A malformed click cannot be joined to anything; the raw topic keeps it.
-                log.exception("cannot process click with key %r", key)
+                log.exception("reading %s failed; retrying", topics.OFFERS.name)
+                await asyncio.sleep(1.0)
 
-    @app.agent(postbacks_topic, name="postbacks")  # type: ignore[untyped-decorator]
-    async def on_postbacks(stream: AsyncIterator[Any]) -> None:
-        async for key, value in stream.items():  # type: ignore[attr-defined]
-            try:
-                postback = decode(Postback, value)
-                click_raw = clicks.get(key)
-                if click_raw is None:
-                    waiting = orjson.loads(pending.get(key) or b"[]")
-                    waiting.append(orjson.loads(value))
-                    pending[key] = orjson.dumps(waiting)
-                    continue
-                await emit(join(decode(Click, click_raw), postback))
-            except Exception as exc:
-                await processing_error(value, exc)
+    @app.agent(source, name="join")  # type: ignore[untyped-decorator]
+    async def join(stream: AsyncIterator[Any]) -> None:
+        await offers.ready.wait()
+        async for event in stream.events():  # type: ignore[attr-defined]
+            message = event.message
+            if message.topic == topics.RAW_POSTBACKS.name:
+                await processor.on_postback(message.key, message.value)
+            elif message.topic == topics.RAW_CLICKS.name:
+                await processor.on_click(message.key, message.value)
+            else:
+                try:
+                    await processor.on_tick(message.partition)
+                except Exception:
+                    log.exception("tick of partition %d failed", message.partition)
 
+    @app.timer(tick_interval_s(settings))  # type: ignore[untyped-decorator]
+    async def tick() -> None:
+        for tp in app.assignor.assigned_actives():
+            if tp.topic == ticks_name:
+                await ticks.send(key=None, value=b"", partition=tp.partition)
 
-def _undecodable(raw: bytes, exc: Exception) -> PostbackIssue:
-    return PostbackIssue(
-        postback_id=new_id(),
-        reason="processing_error",
-        detail=f"undecodable postback message: {type(exc).__name__}: {exc}",
-        received_at=datetime.now(UTC),
-        raw=raw.decode("utf-8", errors="replace"),
-    )
+    @app.on_partitions_assigned.connect  # type: ignore[untyped-decorator]
+    async def on_assigned(sender: Any, assigned: Any, **_: Any) -> None:
+        mine = sorted(tp.partition for tp in assigned if tp.topic == topics.RAW_POSTBACKS.name)
+        log.info("worker owns partitions %s", mine)
+
+    return offers

@@ -13,6 +13,7 @@ import faust
 
 from hopstream.settings import Settings
 from streams import agents
+from streams.offers_view import OffersView
 
 APP_ID = "hopstream-worker"
 
@@ -21,10 +22,12 @@ def broker_urls(settings: Settings) -> list[str]:
     return [f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",")]
 
 
-def create_app(settings: Settings) -> Any:
+def create_app(settings: Settings, app_id: str = APP_ID) -> tuple[Any, OffersView]:
+    """The app and its offers view. `app_id` names the consumer group and the changelog
+    topics; only the benchmark passes another one (to run again over the same topics)."""
     settings.worker_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        APP_ID,
+        app_id,
         broker=broker_urls(settings),
         store="rocksdb://",
         datadir=str(settings.worker_dir),
@@ -35,11 +38,15 @@ def create_app(settings: Settings) -> Any:
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # Outputs and changelog writes are produced one message at a time; a few ms of
+        # lingering turns them into batches (without it, one produce request per message
+        # is the worker's bottleneck).
+        producer_linger=0.005,
+        producer_max_batch_size=256 * 1024,
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=max(settings.session_timeout_s / 5, 0.5),
         web_enabled=False,
         autodiscover=False,
     )
-    agents.register(app, settings)
-    return app
+    return app, agents.register(app, settings)

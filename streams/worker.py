@@ -2,31 +2,70 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import faust
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from hopstream.readiness import mark_ready
 from hopstream.settings import Settings
-from streams.app import create_app
+from streams.agents import ticks_topic
+from streams.app import APP_ID, create_app
+from streams.offers_view import OffersView
+
+OUR_LOGGERS = {"streams", "hopstream", "schemas", "services"}
 
 
 class Worker(faust.Worker):  # type: ignore[misc]
-    """Faust's worker, plus the readiness marker once tables are recovered."""
+    """Faust's worker, plus the readiness marker once tables are recovered and the offers
+    topic has been read."""
 
-    def __init__(self, app: Any, settings: Settings, **kwargs: Any) -> None:
+    def __init__(self, app: Any, settings: Settings, offers: OffersView, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self.hopstream_settings = settings
+        self.offers = offers
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        # Faust's own INFO output is a wall of tables: only its warnings pass, while
+        # hopstream's loggers keep the configured level.
+        super().on_setup_root_logger(logger, level)
+        logger.setLevel(logging.WARNING)
+        for name in OUR_LOGGERS:
+            logging.getLogger(name).setLevel(self.hopstream_settings.log_level.upper())
+        for handler in logger.handlers:
+            handler.setLevel(logging.NOTSET)
 
     async def on_startup_finished(self) -> None:
         await super().on_startup_finished()
+        await self.offers.ready.wait()
         mark_ready(self.hopstream_settings, "worker")
 
 
-def run_worker(settings: Settings) -> None:
-    app = create_app(settings)
-    worker = Worker(app, settings, loglevel="WARNING", quiet=True)
-    # Faust's own INFO output is a wall of tables; keep ours at the configured level.
-    logging.getLogger("streams").setLevel(settings.log_level.upper())
+async def ensure_ticks_topic(settings: Settings, app_id: str) -> None:
+    name = ticks_topic(app_id)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        if name not in await admin.list_topics():
+            await admin.create_topics([NewTopic(name, settings.partitions,
+                                                settings.replication_factor)])
+        for _ in range(50):
+            described = await admin.describe_topics([name])
+            count = len(described[0].get("partitions") or [])
+            if count:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await admin.close()
+    if count != settings.partitions:
+        raise RuntimeError(f"{name} has {count} partitions, expected {settings.partitions} "
+                           "(HOPSTREAM_PARTITIONS): delete it, the worker recreates it")
+
+
+def run_worker(settings: Settings, app_id: str = APP_ID) -> None:
+    asyncio.run(ensure_ticks_topic(settings, app_id))
+    app, offers = create_app(settings, app_id)
+    worker = Worker(app, settings, offers, loglevel="WARNING", quiet=True)
     worker.execute_from_commandline()

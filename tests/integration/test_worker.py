@@ -1,133 +1,248 @@
-"""The stream worker (a real Faust process) against the real broker: join outcomes."""
+"""The stream worker (a real Faust process) against the real broker: every rule kind and
+every reason code it raises."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from hopstream.ids import new_id
 from hopstream.settings import Settings
 from schemas import topics
-from schemas.codec import decode, encode
-from schemas.messages import Click, Conversion, Postback, PostbackIssue
-from services.kafka.admin import ensure_topics
+from schemas.codec import decode
+from schemas.messages import Conversion, PostbackIssue
 from tests.processes import Process
-from tests.waiting import read_topic
+from tests.streams_support import (
+    click,
+    offer,
+    outcome,
+    outcomes,
+    postback,
+    publish_offers,
+    send,
+    start_worker,
+)
+from tests.waiting import eventually, read_topic
 
 pytestmark = pytest.mark.kafka
 
+GRACE_S = 2.0
+KETO = offer(
+    "keto",
+    {"event": "purchase", "payout": "postback"},
+    {"event": "upsell", "payout": "50%", "recurrent": True},
+    {"event": "rebill", "payout": "10.00", "recurrent": True},
+    {"event": "refund", "payout": "reverse"},
+    {"event": "chargeback", "payout": "reverse"},
+    {"event": "order_impression", "payout": "kpi"},
+    {"event": "*", "payout": "postback"},
+)
+FITNESS = offer("fitness", {"event": "*", "payout": "postback"})
+TOKENED = offer("tokened", {"event": "*", "payout": "postback"}, postback_token="s3cret")
+SHORT = offer("short", {"event": "purchase", "payout": "postback"}, attribution_window_days=1)
+
 
 @pytest.fixture(scope="module")
-def worker(
+def worker_settings(
     base_settings: Settings, kafka: object, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Process]:
-    data_dir = tmp_path_factory.mktemp("worker")
-    settings = base_settings.replace(
+) -> Settings:
+    return base_settings.replace(
         kafka_bootstrap_servers=kafka.bootstrap_servers,  # type: ignore[attr-defined]
-        data_dir=data_dir,
+        data_dir=tmp_path_factory.mktemp("worker"),
+        late_click_grace_s=GRACE_S,
+        click_sweep_s=1.0,
     )
-    asyncio.run(ensure_topics(settings))
-    process = Process("worker", settings, data_dir / "worker.log")
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        process.stop()
+
+
+@pytest.fixture(scope="module")
+def worker(worker_settings: Settings) -> Iterator[Process]:
+    publish_offers(worker_settings, KETO, FITNESS, TOKENED, SHORT)
+    process = start_worker(worker_settings, worker_settings.data_dir / "worker.log")
+    yield process
+    process.stop()
 
 
 @pytest.fixture
-async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+async def producer(worker_settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    producer = AIOKafkaProducer(bootstrap_servers=worker_settings.bootstrap_servers, acks="all")
     await producer.start()
     yield producer
     await producer.stop()
 
 
-def make_click(offer_id: str = "keto") -> Click:
-    return Click(click_id=new_id(), offer_id=offer_id, clicked_at=datetime.now(UTC),
-                 traffic_source="fb", campaign="spring", creative="c1")
-
-
-def make_postback(click_id: str, payout: str | None = "12.50", event: str = "purchase"
-                  ) -> Postback:
-    return Postback(postback_id=new_id(), received_at=datetime.now(UTC), click_id=click_id,
-                    event=event, payout=None if payout is None else Decimal(payout),
-                    receipt="P3RGBKGB", currency="USD")
-
-
-async def send(producer: AIOKafkaProducer, topic: topics.Topic, key: str, message: object) -> None:
-    await producer.send_and_wait(topic.name, key=key.encode(), value=encode(message))
-
-
-async def outcome(settings: Settings, topic: topics.Topic, cls: type, postback_id: str) -> object:
-    def match(raw: bytes) -> bool:
-        return bool(decode(cls, raw).postback_id == postback_id)
-
-    records = await read_topic(
-        settings.bootstrap_servers, topic.name, lambda rs: any(match(r.value) for r in rs),
-    )
-    return next(decode(cls, r.value) for r in records if match(r.value))
-
-
 async def test_postback_after_its_click_becomes_a_conversion(
-    worker: Process, producer: AIOKafkaProducer, settings: Settings
+    worker: Process, producer: AIOKafkaProducer, worker_settings: Settings
 ) -> None:
-    click = make_click()
-    postback = make_postback(click.click_id)
-    await send(producer, topics.RAW_CLICKS, click.click_id, click)
-    await send(producer, topics.RAW_POSTBACKS, click.click_id, postback)
+    c = click()
+    p = postback(c.click_id)
+    await send(producer, c, p)
 
-    conversion = await outcome(settings, topics.CONVERSIONS, Conversion, postback.postback_id)
+    conversion = await outcome(worker_settings, p)
     assert isinstance(conversion, Conversion)
-    assert conversion.click_id == click.click_id
+    assert conversion.click_id == c.click_id
     assert conversion.offer_id == "keto"
     assert conversion.payout == Decimal("12.50")
+    assert conversion.rule == "purchase: postback"
     assert conversion.traffic_source == "fb"
-    assert conversion.clicked_at == click.clicked_at
+    assert conversion.clicked_at == c.clicked_at
 
 
 async def test_postback_before_its_click_waits_for_the_click(
-    worker: Process, producer: AIOKafkaProducer, settings: Settings
+    worker: Process, producer: AIOKafkaProducer, worker_settings: Settings
 ) -> None:
-    click = make_click("fitness")
-    postback = make_postback(click.click_id, payout="30.00")
-    await send(producer, topics.RAW_POSTBACKS, click.click_id, postback)
-    # The click arrives only now; the postback must complete once it does.
-    await send(producer, topics.RAW_CLICKS, click.click_id, click)
+    c = click("fitness")
+    p = postback(c.click_id, payout="30.00")
+    await send(producer, p)
+    # Longer than the grace period would be wrong here: the click comes well within it.
+    await send(producer, c)
 
-    conversion = await outcome(settings, topics.CONVERSIONS, Conversion, postback.postback_id)
+    conversion = await outcome(worker_settings, p)
     assert isinstance(conversion, Conversion)
-    assert conversion.offer_id == "fitness"
-    assert conversion.payout == Decimal("30.00")
+    assert (conversion.offer_id, conversion.payout) == ("fitness", Decimal("30.00"))
 
 
-async def test_postback_without_payout_is_an_issue(
-    worker: Process, producer: AIOKafkaProducer, settings: Settings
+async def test_a_click_that_never_comes_makes_unknown_click_after_the_grace_period(
+    worker: Process, producer: AIOKafkaProducer, worker_settings: Settings
 ) -> None:
-    click = make_click()
-    postback = make_postback(click.click_id, payout=None)
-    await send(producer, topics.RAW_CLICKS, click.click_id, click)
-    await send(producer, topics.RAW_POSTBACKS, click.click_id, postback)
+    c = click()
+    p = postback(c.click_id)
+    await send(producer, p)
 
-    issue = await outcome(settings, topics.POSTBACK_ISSUES, PostbackIssue, postback.postback_id)
+    issue = await outcome(worker_settings, p)
     assert isinstance(issue, PostbackIssue)
-    assert issue.reason == "missing_payout"
-    assert issue.offer_id == "keto"
+    assert issue.reason == "unknown_click"
+    assert issue.detail.startswith("click_id")
+    # Decided once: the click arriving now finds nothing waiting and changes nothing.
+    await send(producer, c)
+    again = postback(c.click_id, receipt="OTHER001")
+    await send(producer, again)
+    assert isinstance(await outcome(worker_settings, again), Conversion)
+    found = await outcomes(worker_settings, [p.postback_id])
+    assert {type(o) for o in found[p.postback_id]} == {PostbackIssue}
+
+
+async def test_every_payout_kind_dedupe_and_reversal_on_one_click(
+    worker: Process, producer: AIOKafkaProducer, worker_settings: Settings
+) -> None:
+    c = click()
+    sale = postback(c.click_id, "purchase", "37.00", "SALE0001")
+    upsell = postback(c.click_id, "upsell", "25.00", "UPSL0001")
+    upsell2 = postback(c.click_id, "upsell", "12.345679", "UPSL0002")
+    rebill2 = postback(c.click_id, "rebill", "99.00", "SALE0001-B002")
+    rebill3 = postback(c.click_id, "rebill", None, "SALE0001-B003")
+    same_receipt = postback(c.click_id, "purchase", "37.00", "SALE0001")
+    second_sale = postback(c.click_id, "purchase", "37.00", "SALE0002")
+    same_upsell = postback(c.click_id, "upsell", "25.00", "UPSL0001")
+    impression = postback(c.click_id, "order_impression", None, "")
+    refund = postback(c.click_id, "refund", None, "UPSL0001")
+    refund_again = postback(c.click_id, "refund", None, "UPSL0001")
+    chargeback = postback(c.click_id, "chargeback", "-37.00", "SALE0001")
+    nothing = postback(c.click_id, "chargeback", None, "NEVERSLD")
+    other = postback(c.click_id, "bonus", None, "BONS0001")
+    story = [sale, upsell, upsell2, rebill2, rebill3, same_receipt, second_sale, same_upsell,
+             impression, refund, refund_again, chargeback, nothing, other]
+    await send(producer, c, *story)
+
+    found = await outcomes(worker_settings, [p.postback_id for p in story])
+    result = {p.postback_id: found[p.postback_id][0] for p in story}
+
+    def paid(p: object) -> Decimal:
+        conversion = result[p.postback_id]  # type: ignore[attr-defined]
+        assert isinstance(conversion, Conversion), conversion
+        return conversion.payout
+
+    def reason(p: object) -> str:
+        issue = result[p.postback_id]  # type: ignore[attr-defined]
+        assert isinstance(issue, PostbackIssue), issue
+        return issue.reason
+
+    assert paid(sale) == Decimal("37.00")                 # postback
+    assert paid(upsell) == Decimal("12.50")               # 50%
+    assert paid(upsell2) == Decimal("6.172840")           # 50%, half-even to 6 places
+    assert paid(rebill2) == paid(rebill3) == Decimal("10.00")  # fixed, recurrent
+    assert reason(same_receipt) == "duplicate"            # same receipt and event
+    assert reason(second_sale) == "duplicate"             # purchase is not recurrent
+    assert reason(same_upsell) == "duplicate"             # recurrent, but same receipt
+    assert paid(impression) == Decimal(0)                 # kpi
+    assert paid(refund) == Decimal("-12.50")              # reverses the upsell's credit
+    assert reason(refund_again) == "duplicate"
+    assert paid(chargeback) == Decimal("-37.00")          # reverses the sale
+    assert reason(nothing) == "nothing_to_reverse"
+    assert reason(other) == "missing_payout"              # `*: postback`, none sent
+    total = sum(o.payout for o in result.values() if isinstance(o, Conversion))
+    assert total == Decimal("26.172840")  # 37 + 12.5 + 6.17284 + 20 - 12.5 - 37
+
+
+async def test_offer_token_window_and_rule_issues(
+    worker: Process, producer: AIOKafkaProducer, worker_settings: Settings
+) -> None:
+    ghost, tokened, short, old = click("ghost"), click("tokened"), click("short"), click(
+        "short", age=timedelta(days=3))
+    cases = {
+        "unknown_offer": postback(ghost.click_id),
+        "bad_token": postback(tokened.click_id, token="guess"),
+        "no_rule": postback(short.click_id, event="upsell"),
+        "expired": postback(old.click_id),
+    }
+    good_token = postback(tokened.click_id, token="s3cret", receipt="TOKN0001")
+    in_window = postback(short.click_id, receipt="SHRT0001")
+    await send(producer, ghost, tokened, short, old, *cases.values(), good_token, in_window)
+
+    for reason, p in cases.items():
+        issue = await outcome(worker_settings, p)
+        assert isinstance(issue, PostbackIssue)
+        assert issue.reason == reason, issue.detail
+        assert issue.postback_id == p.postback_id
+    assert isinstance(await outcome(worker_settings, good_token), Conversion)
+    assert isinstance(await outcome(worker_settings, in_window), Conversion)
+
+
+async def test_a_changed_rule_applies_without_a_restart(
+    worker: Process, producer: AIOKafkaProducer, worker_settings: Settings
+) -> None:
+    live = offer("live", {"event": "*", "payout": "5.00"})
+    await asyncio.to_thread(publish_offers, worker_settings, live)
+    first = postback((c := click("live")).click_id)
+    await send(producer, c, first)
+    assert (await outcome(worker_settings, first)).payout == Decimal("5.00")  # type: ignore[union-attr]
+
+    await asyncio.to_thread(
+        publish_offers, worker_settings, offer("live", {"event": "*", "payout": "7.00"}))
+
+    async def priced_by_new_rule() -> bool:
+        p = postback((c := click("live")).click_id)
+        await send(producer, c, p)
+        return (await outcome(worker_settings, p)).payout == Decimal("7.00")  # type: ignore[union-attr]
+
+    await eventually(priced_by_new_rule, within=20, what="the new rule applied")
+
+
+async def test_clicks_older_than_the_longest_window_are_swept(
+    worker: Process, producer: AIOKafkaProducer, worker_settings: Settings
+) -> None:
+    ancient = click("keto", age=timedelta(days=90))  # longest window here: 60 days
+    await send(producer, ancient)
+    changelog = "hopstream-worker-clicks-changelog"
+    key = ancient.click_id.encode()
+    records = await read_topic(
+        worker_settings.bootstrap_servers, changelog,
+        lambda rs: any(r.key == key and r.value is None for r in rs),
+    )
+    assert [r.value is None for r in records if r.key == key] == [False, True]
 
 
 async def test_a_broken_message_becomes_a_processing_error_not_a_loss(
-    worker: Process, producer: AIOKafkaProducer, settings: Settings
+    worker: Process, producer: AIOKafkaProducer, worker_settings: Settings
 ) -> None:
     bad = b'{"postback_id": "deadbeef", "click_id": 42}'
     await producer.send_and_wait(topics.RAW_POSTBACKS.name, key=b"k42", value=bad)
 
     records = await read_topic(
-        settings.bootstrap_servers, topics.POSTBACK_ISSUES.name,
+        worker_settings.bootstrap_servers, topics.POSTBACK_ISSUES.name,
         lambda rs: any("deadbeef" in decode(PostbackIssue, r.value).raw for r in rs),
     )
     issue = next(decode(PostbackIssue, r.value) for r in records

@@ -1,80 +1,143 @@
-"""streams.join: a postback joined to its click becomes a Conversion or a PostbackIssue."""
+"""streams.join: a postback becomes exactly one Conversion or PostbackIssue."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import orjson
 
 from schemas.codec import decode, to_dict
-from schemas.messages import Conversion, Postback, PostbackIssue
-from streams.join import issue_for, join
+from schemas.messages import Conversion, Offer, PayoutRule, Postback, PostbackIssue
+from streams.join import issue_for, settle
+from streams.ledger import Ledger
 
 from . import samples
 
+NOW_MS = 1_700_000_000_000
 
-def _conversion(**postback_changes: object) -> Conversion:
-    result = join(samples.click(), samples.postback(**postback_changes))
-    assert isinstance(result, Conversion)
+
+def _settle(ledger: Ledger | None = None, offer: Offer | None = None, click: Any = "default",
+            **postback_changes: Any) -> Conversion | PostbackIssue:
+    return settle(samples.click() if click == "default" else click,
+                  offer or samples.offer(), samples.postback(**postback_changes),
+                  ledger if ledger is not None else Ledger(), NOW_MS)
+
+
+def _conversion(**kwargs: Any) -> Conversion:
+    result = _settle(**kwargs)
+    assert isinstance(result, Conversion), result
     return result
 
 
-def test_conversion_copies_click_dimensions() -> None:
-    click = samples.click()
+def _reason(**kwargs: Any) -> str:
+    result = _settle(**kwargs)
+    assert isinstance(result, PostbackIssue), result
+    return result.reason
+
+
+def test_conversion_copies_click_dimensions_and_postback_facts() -> None:
+    click, postback = samples.click(), samples.postback()
     conversion = _conversion()
-    assert conversion.click_id == click.click_id
-    assert conversion.offer_id == click.offer_id
-    assert conversion.clicked_at == click.clicked_at
-    assert conversion.traffic_source == click.traffic_source == "facebook"
-    assert conversion.campaign == click.campaign == "spring sale"
-    assert conversion.creative == click.creative == "banner-7"
-
-
-def test_conversion_copies_postback_facts() -> None:
-    postback = samples.postback()
-    conversion = _conversion()
-    assert conversion.postback_id == postback.postback_id
-    assert conversion.event == postback.event
-    assert conversion.receipt == postback.receipt
-    assert conversion.currency == postback.currency
-
-
-def test_converted_at_is_when_the_postback_was_received() -> None:
-    conversion = _conversion()
+    assert (conversion.click_id, conversion.offer_id, conversion.clicked_at) == (
+        click.click_id, click.offer_id, click.clicked_at)
+    assert (conversion.traffic_source, conversion.campaign, conversion.creative) == (
+        "facebook", "spring sale", "banner-7")
+    assert (conversion.postback_id, conversion.event, conversion.receipt,
+            conversion.currency) == (postback.postback_id, "purchase", "ABCD1234", "USD")
     assert conversion.converted_at == samples.RECEIVED_AT
-    assert conversion.converted_at != conversion.clicked_at
+    assert conversion.rule == "purchase: postback"
 
 
 def test_payout_is_exact() -> None:
     payout = _conversion(payout=Decimal("12.345678")).payout
-    assert isinstance(payout, Decimal)
-    assert str(payout) == "12.345678"
+    assert isinstance(payout, Decimal) and str(payout) == "12.345678"
 
 
-def test_negative_payout_becomes_a_reversal() -> None:
-    assert _conversion(event="refund", payout=Decimal("-37.00")).payout == Decimal("-37.00")
+def test_reason_codes() -> None:
+    assert _reason(click=None) == "unknown_click"
+    unknown = settle(samples.click(), None, samples.postback(), Ledger(), NOW_MS)
+    assert isinstance(unknown, PostbackIssue) and unknown.reason == "unknown_offer"
+    assert _reason(token="wrong") == "bad_token"
+    assert _reason(token="") == "bad_token"
+    assert _reason(offer=samples.offer(payouts=[PayoutRule(event="upsell", payout="kpi")])
+                   ) == "no_rule"
+    assert _reason(received_at=samples.CLICKED_AT + timedelta(days=31)) == "expired"
+    assert _reason(payout=None) == "missing_payout"
+
+
+def test_no_token_configured_accepts_any_token() -> None:
+    assert _conversion(offer=samples.offer(postback_token=None), token="").payout
 
 
 def test_click_dimensions_win_over_postback_params() -> None:
-    conversion = join(samples.click(traffic_source="tiktok"),
-                      samples.postback(params={"traffic_source": "spoofed"}))
+    conversion = settle(samples.click(traffic_source="tiktok"), samples.offer(),
+                        samples.postback(params={"traffic_source": "spoofed"}), Ledger(), NOW_MS)
     assert isinstance(conversion, Conversion)
     assert conversion.traffic_source == "tiktok"
 
 
-def test_postback_without_payout_is_an_issue() -> None:
-    postback = samples.postback(payout=None)
-    result = join(samples.click(offer_id="fitness"), postback)
-    assert isinstance(result, PostbackIssue)
-    assert result.reason == "missing_payout"
-    assert result.detail.startswith("payout")
-    assert result.offer_id == "fitness"
+def test_same_receipt_and_event_counts_once() -> None:
+    ledger = Ledger()
+    _conversion(ledger=ledger)
+    issue = _settle(ledger=ledger, postback_id="other")
+    assert isinstance(issue, PostbackIssue) and issue.reason == "duplicate"
+    assert issue.detail.startswith("receipt")
+
+
+def test_non_recurrent_event_counts_once_per_click_recurrent_per_receipt() -> None:
+    ledger = Ledger()
+    _conversion(ledger=ledger)
+    assert _reason(ledger=ledger, postback_id="p2", receipt="OTHER123") == "duplicate"
+    assert _conversion(ledger=ledger, postback_id="u1", event="upsell", receipt="U1",
+                       payout=Decimal("20")).payout == Decimal("10.000000")
+    assert _conversion(ledger=ledger, postback_id="u2", event="upsell", receipt="U2",
+                       payout=Decimal("20")).payout == Decimal("10.000000")
+
+
+def test_reverse_takes_back_what_the_receipt_earned_once() -> None:
+    offer = samples.offer(payouts=[*samples.offer().payouts[:2],
+                                   PayoutRule(event="refund", payout="reverse")])
+    ledger = Ledger()
+    _conversion(ledger=ledger, offer=offer, event="upsell", receipt="U1", payout=Decimal("20"))
+    refund = _conversion(ledger=ledger, offer=offer, postback_id="r1", event="refund",
+                         receipt="U1", payout=None)
+    assert refund.payout == Decimal("-10.000000")
+    assert refund.rule == "refund: reverse"
+    assert ledger.still_credited("U1") == 0
+    assert _reason(ledger=ledger, offer=offer, postback_id="r2", event="refund",
+                   receipt="U1") == "duplicate"
+    assert _reason(ledger=ledger, offer=offer, postback_id="r3", event="refund",
+                   receipt="NEVER") == "nothing_to_reverse"
+
+
+def test_reversal_is_not_bounded_by_the_attribution_window() -> None:
+    offer = samples.offer(payouts=[PayoutRule(event="purchase", payout="postback"),
+                                   PayoutRule(event="refund", payout="reverse")])
+    ledger = Ledger()
+    _conversion(ledger=ledger, offer=offer)
+    late = samples.CLICKED_AT + timedelta(days=90)
+    assert _conversion(ledger=ledger, offer=offer, postback_id="r", event="refund",
+                       received_at=late).payout == Decimal("-12.345678")
+
+
+def test_a_decided_postback_gets_the_same_decision_again() -> None:
+    ledger = Ledger()
+    first = _conversion(ledger=ledger)
+    # Replayed after a crash, even after a rule change: the same conversion, not a duplicate.
+    again = _settle(ledger=Ledger.decode(ledger.encode()),
+                    offer=samples.offer(payouts=[PayoutRule(event="*", payout="1.00")]))
+    assert again == first
 
 
 def test_missing_payout_issue_keeps_the_raw_postback() -> None:
     postback = samples.postback(payout=None)
-    result = join(samples.click(), postback)
+    result = settle(samples.click(offer_id="fitness"), samples.offer(), postback, Ledger(),
+                    NOW_MS)
     assert isinstance(result, PostbackIssue)
+    assert result.detail.startswith("payout")
+    assert result.offer_id == "fitness"
     assert orjson.loads(result.raw) == to_dict(postback)
     assert decode(Postback, result.raw) == postback
 
@@ -83,18 +146,10 @@ def test_issue_for_fields() -> None:
     postback = samples.postback()
     issue = issue_for(postback, "unknown_click", "click_id: no such click")
     assert issue == PostbackIssue(
-        postback_id=postback.postback_id,
-        reason="unknown_click",
-        detail="click_id: no such click",
-        received_at=postback.received_at,
-        click_id=postback.click_id,
-        offer_id="",
-        event=postback.event,
-        receipt=postback.receipt,
-        raw=issue.raw,
+        postback_id=postback.postback_id, reason="unknown_click",
+        detail="click_id: no such click", received_at=postback.received_at,
+        click_id=postback.click_id, offer_id="", event=postback.event,
+        receipt=postback.receipt, raw=issue.raw,
     )
     assert orjson.loads(issue.raw)["payout"] == "12.345678"
-
-
-def test_issue_for_with_offer() -> None:
-    assert issue_for(samples.postback(), "r", "d", offer_id="keto").offer_id == "keto"
+    assert issue_for(postback, "r", "d", offer_id="keto").offer_id == "keto"

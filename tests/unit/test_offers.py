@@ -203,3 +203,8 @@ def test_non_utf8_file_gives_offers_error(tmp_path: Path) -> None:
     path.write_bytes("offers:\n  - id: caf\xe9\n".encode("latin-1"))
     with pytest.raises(OffersError, match=re.escape("latin1.yaml")):
         load_offers(path)
+
+
+def test_other_top_level_sections_are_left_to_their_owners() -> None:
+    offers = parse_offers({"offers": [_offer()], "clickbank": {"accounts": [{"nick": "x"}]}})
+    assert list(offers) == ["keto"]

@@ -1,0 +1,218 @@
+"""`make bench-streams`: the worker's throughput against a raw consumer, and its memory.
+
+One command, from a clean clone: starts an embedded broker, publishes a benchmark offer,
+pre-produces N clicks and N postbacks (keyed by click id, like the receiver), then, in the
+same run and on the same topics:
+
+- baseline: a plain aiokafka consumer loop that reads both topics to the end and does
+  nothing else (the ceiling: what the broker and the client library deliver);
+- worker: `hopstream worker` as its own process with an empty data dir, timed from its
+  readiness until every postback has its outcome (conversion or issue); its peak RSS
+  (VmHWM) is read from /proc at the end, with all N clicks in its tables.
+
+Each is repeated --rounds times (the worker under a fresh app id, so it starts from the
+beginning with empty state); medians are printed, with the ratio worker / baseline.
+The postbacks mix sales, recurrent upsells, duplicates and refunds, so the ledger,
+dedupe and reversal paths all run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from hopstream import readiness
+from hopstream.offers import parse_offers
+from hopstream.settings import Settings
+from schemas import topics
+from schemas.codec import encode
+from schemas.messages import Click, Postback
+from services.kafka.admin import ensure_topics
+from services.kafka.broker import EmbeddedBroker
+from streams.offers_apply import apply_offers
+
+OFFER = {"id": "bench", "tracking_url": "https://bench.hop.clickbank.net/?tid={click_id}",
+         "payouts": [{"event": "purchase", "payout": "postback"},
+                     {"event": "upsell", "payout": "50%", "recurrent": True},
+                     {"event": "refund", "payout": "reverse"}]}
+
+
+def messages(n: int) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
+    now = datetime.now(UTC)
+    clicks, postbacks = [], []
+    for i in range(n):
+        click_id = f"{i:032x}"
+        clicks.append((click_id.encode(), encode(Click(
+            click_id=click_id, offer_id="bench", clicked_at=now, traffic_source="fb",
+            campaign="spring", creative="c1", params={"traffic_source": "fb"}))))
+        # 80% sales, 10% upsells, 5% duplicate sales, 5% refunds of the sale.
+        kind = i % 20
+        event = {0: "upsell", 1: "upsell", 2: "purchase", 3: "refund"}.get(kind, "purchase")
+        receipt = f"U{i:07d}" if event == "upsell" else f"R{max(i - 1, 0):07d}" if kind in (
+            2, 3) else f"R{i:07d}"
+        target = f"{max(i - 1, 0):032x}" if kind in (2, 3) else click_id
+        postbacks.append((target.encode(), encode(Postback(
+            postback_id=f"p{i:031x}", received_at=now, click_id=target, event=event,
+            payout=None if event == "refund" else Decimal("37.45"), receipt=receipt,
+            currency="USD", method="GET", path="/api/v1/events"))))
+    return clicks, postbacks
+
+
+async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
+                                max_batch_size=256 * 1024)
+    await producer.start()
+    try:
+        for start in range(0, len(records), 20_000):
+            futures = [await producer.send(topic, key=k, value=v)
+                       for k, v in records[start:start + 20_000]]
+            await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+class OutcomeCounter:
+    """Counts outcome messages written since a moment, by reading them.
+
+    Not from end offsets: the embedded broker reports a partition's end offset as its last
+    batch's base offset + 1, which undercounts whenever a producer batches.
+    """
+
+    def __init__(self, bootstrap: str, since_ms: int) -> None:
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                         max_partition_fetch_bytes=4 << 20)
+        self.since_ms = since_ms
+        self.count = 0
+
+    async def run(self) -> None:
+        await self.consumer.start()
+        try:
+            await self.consumer.topics()
+            tps = [TopicPartition(name, p)
+                   for name in (topics.CONVERSIONS.name, topics.POSTBACK_ISSUES.name)
+                   for p in self.consumer.partitions_for_topic(name) or ()]
+            self.consumer.assign(tps)
+            await self.consumer.seek_to_beginning(*tps)
+            while True:
+                batch = await self.consumer.getmany(timeout_ms=200, max_records=20_000)
+                for records in batch.values():
+                    self.count += sum(1 for r in records if r.timestamp >= self.since_ms)
+        finally:
+            await self.consumer.stop()
+
+
+async def baseline(bootstrap: str, expected: int) -> float:
+    """Seconds a bare consumer loop takes to read every click and postback."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest", max_partition_fetch_bytes=4 << 20)
+    await consumer.start()
+    try:
+        consumer.subscribe([topics.RAW_CLICKS.name, topics.RAW_POSTBACKS.name])
+        count, started = 0, time.perf_counter()
+        while count < expected:
+            for records in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
+                count += len(records)
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+async def run_worker_round(settings: Settings, app_id: str, n: int, log: Path
+                           ) -> tuple[float, int]:
+    """(seconds from readiness to the last outcome, peak RSS in bytes) of one worker run."""
+    env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
+    counter = OutcomeCounter(settings.bootstrap_servers, since_ms=int(time.time() * 1000))
+    counting = asyncio.create_task(counter.run())
+    out = log.open("wb")
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, polled below
+        [sys.executable, "-m", "bench.streams", "--worker", app_id],
+        env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        while not readiness.marker(settings, "worker").exists():
+            _alive(proc, log)
+            await asyncio.sleep(0.05)
+        started, at_start = time.perf_counter(), counter.count
+        while counter.count < n:  # one outcome per postback
+            _alive(proc, log)
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        # Outcomes written before the readiness marker are not timed.
+        return elapsed * n / (n - at_start), peak_rss(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        out.close()
+        counting.cancel()
+
+
+def _alive(proc: subprocess.Popen[bytes], log: Path) -> None:
+    if proc.poll() is not None:
+        raise SystemExit(f"worker exited with {proc.returncode}; see {log}")
+
+
+def peak_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=50_000,
+                        help="clicks, and postbacks (the memory goal is stated for 1,000,000)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: run one worker
+    args = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the broker and the worker are always stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.worker:
+        from streams.worker import run_worker
+
+        run_worker(Settings.from_env(), app_id=args.worker)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="bench-streams-") as tmp, EmbeddedBroker() as broker:
+        settings = Settings.from_env({}, kafka_bootstrap_servers=broker.bootstrap_servers,
+                                     data_dir=Path(tmp), log_level="WARNING")
+        asyncio.run(ensure_topics(settings))
+        asyncio.run(apply_offers(settings, parse_offers({"offers": [OFFER]})))
+        clicks, postbacks = messages(args.n)
+        started = time.perf_counter()
+        asyncio.run(produce(broker.bootstrap_servers, topics.RAW_CLICKS.name, clicks))
+        asyncio.run(produce(broker.bootstrap_servers, topics.RAW_POSTBACKS.name, postbacks))
+        print(f"pre-produced {args.n:,} clicks and {args.n:,} postbacks in "
+              f"{time.perf_counter() - started:.1f}s ({settings.partitions} partitions)")
+        base, work, rss = [], [], []
+        for r in range(args.rounds):
+            base.append(args.n / asyncio.run(baseline(broker.bootstrap_servers, 2 * args.n)))
+            worker_settings = settings.replace(data_dir=Path(tmp) / f"round{r}")
+            seconds, peak = asyncio.run(run_worker_round(
+                worker_settings, f"bench-worker-{r}", args.n, Path(tmp) / f"worker{r}.log"))
+            work.append(args.n / seconds)
+            rss.append(peak)
+            print(f"round {r + 1}: baseline {base[-1]:,.0f} postbacks/s, worker "
+                  f"{work[-1]:,.0f} postbacks/s, worker peak RSS {peak / 2**20:.0f} MB")
+        b, w = statistics.median(base), statistics.median(work)
+        print(f"median baseline (raw aiokafka loop, clicks + postbacks): {b:,.0f} postbacks/s")
+        print(f"median worker: {w:,.0f} postbacks/s (goal >= 10,000)")
+        print(f"ratio worker / baseline: {w / b:.2f} (goal >= 0.25)")
+        print(f"worker peak RSS, {args.n:,} clicks in state: "
+              f"{statistics.median(rss) / 2**20:.0f} MB median, {max(rss) / 2**20:.0f} MB max "
+              "(goal <= 300 MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
