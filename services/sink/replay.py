@@ -14,11 +14,13 @@ already be in ClickHouse without looking first. A row may already be there when:
 * its table is `always_verify` (conversions): the message itself may be a duplicate from
   upstream.
 
-Checking is a lookup of the batch's keys (the table's ORDER BY key) through a temporary
-table, on the writer's thread. Measured on chdb: a repeated `insert_deduplication_token`
-is dropped from the base table only with `non_replicated_deduplication_window` set, and
-even then the materialized views receive the block again; and a token would only match a
-byte-identical batch, which a batch rebuilt after a restart is not. Hence the lookup.
+Checking happens inside ClickHouse, on the writer's thread: the rows to check are staged,
+and only those whose key (the table's ORDER BY key) is neither in the table nor earlier in
+the batch are inserted (`services.sink.staging`). Measured on chdb: a repeated
+`insert_deduplication_token` is dropped from the base table only with
+`non_replicated_deduplication_window` set, and even then the materialized views receive
+the block again; and a token would only match a byte-identical batch, which a batch
+rebuilt after a restart is not. Hence the lookup.
 
 What it does not cover: a sink that lost its group membership without noticing (a
 zombie) and keeps inserting; a view that failed after its base table took the insert
@@ -28,14 +30,11 @@ zombie) and keeps inserting; a view that failed after its base table took the in
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from aiokafka import TopicPartition
 
 from services.sink.batch import Item
-from services.sink.tables import BY_TABLE, TableSpec
-
-LOOKUP_TABLE = "hopstream_sink_lookup"
+from services.sink.tables import BY_TABLE
 
 
 class ReplayGuard:
@@ -52,44 +51,19 @@ class ReplayGuard:
         for tp in partitions:
             self.until.pop(tp, None)
 
-    def must_check(self, item: Item) -> bool:
-        return BY_TABLE[item.table].always_verify or item.offset < self.until.get(item.tp, 0)
-
-
-def unwritten(client: Any, database: str, spec: TableSpec, items: list[Item],
-              check: Iterable[bool]) -> list[Item]:
-    """`items` minus those (checked) whose key is already in the table or earlier in the
-    batch. Synchronous: runs on the writer's thread."""
-    flags = list(check)
-    keys = {spec.key(item.row) for item, flag in zip(items, flags, strict=True)  # type: ignore[arg-type]
-            if flag}
-    if not keys:
-        return items
-    present = _present(client, database, spec, keys)
-    kept: list[Item] = []
-    for item, flag in zip(items, flags, strict=True):
-        if flag:
-            key = spec.key(item.row)  # type: ignore[arg-type]
-            if key in present:
-                continue
-            present.add(key)  # a second copy later in this batch is a duplicate too
-        kept.append(item)
-    return kept
-
-
-def _present(client: Any, database: str, spec: TableSpec,
-             keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    # A temporary table, not an IN list: 50,000 keys as query text take longer to parse
-    # than to look up, and as a query parameter far longer still (chdb).
-    client.command(
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {LOOKUP_TABLE} (k1 String, k2 String) "
-        "ENGINE = Memory"
-    )
-    client.command(f"TRUNCATE TABLE {LOOKUP_TABLE}")
-    client.insert(LOOKUP_TABLE, list(keys), column_names=["k1", "k2"])
-    first, second = spec.key_columns
-    rows = client.query(
-        f"SELECT {first}, {second} FROM {database}.{spec.table} "
-        f"WHERE ({first}, {second}) IN (SELECT k1, k2 FROM {LOOKUP_TABLE})"
-    ).result_rows
-    return {(a, b) for a, b in rows}
+    def split(self, table: str, items: list[Item]) -> tuple[list[Item], list[Item]]:
+        """(items to check, items to insert as they are). Within each partition the first
+        list holds lower offsets than the second, so inserting it first keeps the order."""
+        if BY_TABLE[table].always_verify:
+            return items, []
+        if not self.until:
+            return [], items
+        until = {(tp.topic, tp.partition): offset for tp, offset in self.until.items()}
+        checked: list[Item] = []
+        plain: list[Item] = []
+        for item in items:
+            if item.offset < until.get((item.topic, item.partition), 0):
+                checked.append(item)
+            else:
+                plain.append(item)
+        return checked, plain

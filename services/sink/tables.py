@@ -1,19 +1,23 @@
-"""Which topic goes to which ClickHouse table, and how a message becomes a row.
+"""Which topic goes to which ClickHouse table, and what a row of each must hold.
 
 The one place that knows both the message contracts and the table columns; the DDL lives
 in `schemas/clickhouse/`. Column lists here name every column the sink writes, in order.
 
 `key_columns` is the table's ORDER BY key, i.e. what ReplacingMergeTree collapses on and
-what the replay guard (`services.sink.replay`) looks rows up by. `always_verify` tables
-are looked up on every batch, not only after a replay: conversions carry money, are few,
-and the worker upstream may emit one twice (at-least-once), which would otherwise count
-twice in offer_stats_hourly.
+what the replay guard (`services.sink.replay`) looks rows up by. `required` are the
+columns whose message field has no default: ClickHouse would fill a missing one with the
+column's default, so the sink refuses the message instead (`services.sink.staging`).
+`always_verify` tables are looked up on every batch, not only after a replay: conversions
+carry money, are few, and the worker upstream may emit one twice (at-least-once), which
+would otherwise count twice in offer_stats_hourly. `to_row` is the contract's decoder:
+the sink runs it only on messages ClickHouse refused, to say what is wrong with them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from schemas import topics
@@ -27,15 +31,14 @@ class TableSpec:
     columns: tuple[str, ...]
     to_row: Callable[[bytes], list[Any]]
     key_columns: tuple[str, str]
+    required: tuple[str, ...] = ()
     always_verify: bool = False
-    _key_at: tuple[int, int] = field(init=False)
 
-    def __post_init__(self) -> None:
-        first, second = (self.columns.index(c) for c in self.key_columns)
-        object.__setattr__(self, "_key_at", (first, second))
 
-    def key(self, row: list[Any]) -> tuple[str, str]:
-        return row[self._key_at[0]], row[self._key_at[1]]
+def _required(message: type[Any]) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(message)
+                 if f.default is dataclasses.MISSING
+                 and f.default_factory is dataclasses.MISSING)
 
 
 def _click_row(raw: bytes) -> list[Any]:
@@ -63,6 +66,7 @@ TABLES: dict[str, TableSpec] = {
          "user_agent", "referer", "params", "query_string"),
         _click_row,
         key_columns=("offer_id", "click_id"),
+        required=_required(Click),
     ),
     topics.CONVERSIONS.name: TableSpec(
         "conversions",
@@ -70,6 +74,7 @@ TABLES: dict[str, TableSpec] = {
          "converted_at", "clicked_at", "traffic_source", "campaign", "creative"),
         _conversion_row,
         key_columns=("offer_id", "postback_id"),
+        required=_required(Conversion),
         always_verify=True,
     ),
     topics.POSTBACK_ISSUES.name: TableSpec(
@@ -78,6 +83,7 @@ TABLES: dict[str, TableSpec] = {
          "received_at", "raw"),
         _issue_row,
         key_columns=("reason", "postback_id"),
+        required=_required(PostbackIssue),
     ),
 }
 
