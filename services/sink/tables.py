@@ -50,7 +50,7 @@ def _click_row(raw: bytes) -> list[Any]:
 def _conversion_row(raw: bytes) -> list[Any]:
     c = decode(Conversion, raw)
     return [c.postback_id, c.click_id, c.offer_id, c.event, c.receipt, c.payout, c.currency,
-            c.converted_at, c.clicked_at, c.traffic_source, c.campaign, c.creative]
+            c.converted_at, c.clicked_at, c.traffic_source, c.campaign, c.creative, c.rule]
 
 
 def _issue_row(raw: bytes) -> list[Any]:
@@ -71,7 +71,7 @@ TABLES: dict[str, TableSpec] = {
     topics.CONVERSIONS.name: TableSpec(
         "conversions",
         ("postback_id", "click_id", "offer_id", "event", "receipt", "payout", "currency",
-         "converted_at", "clicked_at", "traffic_source", "campaign", "creative"),
+         "converted_at", "clicked_at", "traffic_source", "campaign", "creative", "rule"),
         _conversion_row,
         key_columns=("offer_id", "postback_id"),
         required=_required(Conversion),

@@ -36,7 +36,8 @@ async def test_money_maps_and_times_arrive_exactly(
 ) -> None:
     db, offer = settings.clickhouse_database, f"o{new_id()[:12]}"
     c = click(offer, params={"utm": "été ü", "a b": "x=y&z", "q": '"quoted"\n'})
-    convs = [conversion(p, offer) for p in ("12.50", "-0.000001", "999999.999999")]
+    convs = [conversion(p, offer, rule=f"purchase: {p}")
+             for p in ("12.50", "-0.000001", "999999.999999")]
     await publish(producer, topics.RAW_CLICKS, c.click_id, c)
     for v in convs:
         await publish(producer, topics.CONVERSIONS, v.click_id, v)
@@ -48,10 +49,10 @@ async def test_money_maps_and_times_arrive_exactly(
                          what="the click")
     finally:
         await running.stop()
-    payouts = dict(ch_client.query(
-        f"SELECT postback_id, payout FROM {db}.conversions FINAL WHERE offer_id = %(o)s",
-        parameters={"o": offer}).result_rows)
-    assert payouts == {v.postback_id: v.payout for v in convs}
+    stored = {pid: (payout, rule) for pid, payout, rule in ch_client.query(
+        f"SELECT postback_id, payout, rule FROM {db}.conversions FINAL WHERE offer_id = %(o)s",
+        parameters={"o": offer}).result_rows}
+    assert stored == {v.postback_id: (v.payout, v.rule) for v in convs}
     params, clicked_at = ch_client.query(
         f"SELECT params, clicked_at FROM {db}.clicks FINAL WHERE click_id = %(id)s",
         parameters={"id": c.click_id}).result_rows[0]

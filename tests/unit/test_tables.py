@@ -40,6 +40,11 @@ def _ddl_columns() -> dict[str, tuple[str, ...]]:
             m.group(1) for line in body.splitlines()
             if (m := re.match(r"\s+(\w+)\s+\S", line)) and " DEFAULT " not in line
         )
+    # Columns added by later migrations (for new optional message fields) come last.
+    for name, column in re.findall(
+        r"ALTER TABLE \{database\}\.(\w+) ADD COLUMN IF NOT EXISTS (\w+) ", text
+    ):
+        tables[name] += (column,)
     return tables
 
 
