@@ -75,6 +75,12 @@ class Postback:
     )
     query_string: str = doc("The raw query string, exactly as received.", default="")
     body: str = doc("The raw request body (UTF-8, replacement for bad bytes).", default="")
+    ins_account: str = doc(
+        "ClickBank account whose INS secret decrypted this notification: the sender is "
+        "authenticated, so the offer's postback_token is not asked for. Empty for HTTP "
+        "postbacks; set only by the receiver's INS route, never from a parameter.",
+        default="",
+    )
     schema_version: int = 1
 
 

@@ -41,7 +41,9 @@ def decide(click: Click | None, offer: Offer | None, postback: Postback, ledger:
     if offer is None:
         return _issue("unknown_offer", f"offer_id: the click's offer {click.offer_id!r} is "
                       "not published (hopstream offers apply)")
-    if offer.postback_token is not None and not hmac.compare_digest(
+    # An INS notification is authenticated by its encryption (the account's secret key),
+    # and ClickBank cannot add the offer's token to it.
+    if offer.postback_token is not None and not postback.ins_account and not hmac.compare_digest(
         postback.token.encode(), offer.postback_token.encode()
     ):
         return _issue("bad_token", f"token: does not match offer {offer.id!r}'s postback_token")

@@ -42,7 +42,7 @@ async def handle_ins(request: web.Request) -> web.StreamResponse:
         if mapped.record_reason is not None:
             return await record_only(request, received, rejection_for(
                 mapped.record_reason, mapped.detail, mapped.params))
-        postback = postback_from(mapped.params, received)
+        postback = postback_from(mapped.params, received, ins_account=account.nickname)
     except Rejection as rejection:
         return await refuse(request, received, rejection)
     return await accept(request, postback)

@@ -69,6 +69,7 @@ def parse_postback(
     source_ip: str,
     query_string: str,
     body: str,
+    ins_account: str = "",
 ) -> Postback:
     """The Postback these parameters describe; raises Rejection when they are bad input."""
     # Every alias is looked up once: this runs for every postback, at high volume.
@@ -123,6 +124,7 @@ def parse_postback(
         params=dict(params),
         query_string=query_string,
         body=body,
+        ins_account=ins_account,
     )
 
 

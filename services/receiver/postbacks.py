@@ -44,8 +44,10 @@ async def handle_postback(request: web.Request) -> web.StreamResponse:
     return await accept(request, postback)
 
 
-def postback_from(params: dict[str, str], received: Received) -> Postback:
-    """The Postback these parameters describe (raises Rejection when they are bad input)."""
+def postback_from(params: dict[str, str], received: Received, ins_account: str = "") -> Postback:
+    """The Postback these parameters describe (raises Rejection when they are bad input).
+
+    `ins_account` only from the INS route, after decryption: never from a parameter."""
     return parse_postback(
         params,
         postback_id=received.postback_id,
@@ -55,6 +57,7 @@ def postback_from(params: dict[str, str], received: Received) -> Postback:
         source_ip=received.source_ip,
         query_string=received.query_string,
         body=received.body,
+        ins_account=ins_account,
     )
 
 

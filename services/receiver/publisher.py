@@ -39,7 +39,9 @@ class Publisher:
         self.spool = spool
         self.metrics = metrics
         self.produce_timeout_s = produce_timeout_s
-        self.broker_up = True
+        # Records left from an earlier run go out first: until the replayer has sent them,
+        # new messages are spooled behind them, so the broker sees journal order.
+        self.broker_up = not spool.pending_records
         # Set whenever the replayer has something to do (a record spooled, a shutdown).
         self.wake = asyncio.Event()
         if spool.pending_records:

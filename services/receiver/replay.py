@@ -60,7 +60,13 @@ async def drain(publisher: Publisher, settings: Settings) -> None:
         if not records:
             if spool.reset_if_drained():
                 break
+            if not spool.appending and spool.replayed < spool.size:
+                # Bytes on disk that hold no complete record (a failed write that could not
+                # be cut back): looping here would spin the event loop forever.
+                raise OSError(f"spool {spool.path}: no complete record after offset "
+                              f"{spool.replayed} of {spool.size}")
             await spool.flush()  # appends in progress: replay them too before switching
+            await asyncio.sleep(0)
             continue
         # Queue the whole batch, then wait in order: the producer keeps per-partition order
         # and batches them, instead of one round trip per record.

@@ -43,8 +43,8 @@ class Spool:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "receiver.journal"
         self.max_bytes = max_bytes
+        self._size, self.records = _recover(self.path)
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-        self._size, self.records = _recover(self._fd, self.path)
         self.replayed = 0  # offset up to which records are known to be on the broker
         self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
         self._pending_bytes = 0
@@ -59,6 +59,11 @@ class Spool:
     def pending_records(self) -> int:
         """Records on disk (or being written) that are not yet on the broker."""
         return self.records + len(self._pending)
+
+    @property
+    def appending(self) -> bool:
+        """An append is queued or being written."""
+        return bool(self._pending) or (self._writer is not None and not self._writer.done())
 
     def has_room(self, nbytes: int = 1) -> bool:
         return self._size + self._pending_bytes + nbytes <= self.max_bytes
@@ -82,8 +87,13 @@ class Spool:
             try:
                 await asyncio.to_thread(_write_and_sync, self._fd, data)
             except OSError as exc:
+                # Part of the batch may be on disk (a short write, then ENOSPC; or a failed
+                # fsync). None of it was acknowledged, so cut the file back to the last
+                # acknowledged record: later records must start at a known offset.
+                _cut_back(self._fd, self._size, self.path)
                 for _, done in batch:
-                    done.set_exception(exc)
+                    if not done.done():
+                        done.set_exception(exc)
                 self._pending_bytes -= len(data)
                 continue
             self._size += len(data)
@@ -139,6 +149,15 @@ class Spool:
         os.close(self._fd)
 
 
+def _cut_back(fd: int, size: int, path: Path) -> None:
+    try:
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+    except OSError:
+        # The next start cuts a torn record off (`_recover`); until then `read` stops at it.
+        log.exception("spool %s: could not cut a failed write back to %d bytes", path, size)
+
+
 def _write_and_sync(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -147,27 +166,59 @@ def _write_and_sync(fd: int, data: bytes) -> None:
     os.fsync(fd)
 
 
-def _recover(fd: int, path: Path) -> tuple[int, int]:
-    """(valid size, record count) of an existing journal, cutting off a torn last line."""
-    size = os.fstat(fd).st_size
-    if not size:
+def _recover(path: Path) -> tuple[int, int]:
+    """(valid size, record count) of an existing journal.
+
+    A torn last line (a crash mid-append, never acknowledged) is cut off. A bad line with
+    good records after it (a failed write that could not be cut back) must not cost those
+    acknowledged records: the bad lines are set aside in `<journal>.corrupt` and the
+    journal is rewritten with the good ones, in order.
+    """
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError:
         return 0, 0
-    data = os.pread(fd, size, 0)
-    good, count = 0, 0
-    for line in data.splitlines(keepends=True):
+    good: list[bytes] = []
+    bad: list[bytes] = []
+    for line in content.splitlines(keepends=True):
+        if _complete(line):
+            good.append(line)
+            continue
+        # Half a record with no newline runs into the next, whole record: keep that one.
+        start = line.rfind(b'{"t":')
+        if start > 0 and _complete(line[start:]):
+            bad.append(line[:start])
+            good.append(line[start:])
+        else:
+            bad.append(line)
+    if bad:
+        log.warning("spool %s: setting aside %d damaged bytes in %s.corrupt",
+                    path, sum(map(len, bad)), path.name)
+        with open(path.with_name(path.name + ".corrupt"), "ab") as aside:
+            aside.write(b"".join(bad))
+            aside.flush()
+            os.fsync(aside.fileno())
+        # Replaced atomically: a crash while repairing leaves the old journal, never less.
+        repaired = path.with_name(path.name + ".repair")
+        fd = os.open(repaired, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            complete = line.endswith(b"\n") and isinstance(orjson.loads(line), dict)
-        except orjson.JSONDecodeError:
-            complete = False
-        if not complete:
-            break
-        good += len(line)
-        count += 1
-    if good < size:
-        log.warning("spool %s: cutting %d bytes of a torn record at offset %d",
-                    path, size - good, good)
-        os.ftruncate(fd, good)
-        os.fsync(fd)
-    if count:
-        log.warning("spool %s holds %d records from an earlier run: replaying them", path, count)
-    return good, count
+            _write_and_sync(fd, b"".join(good))
+        finally:
+            os.close(fd)
+        os.replace(repaired, path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    if good:
+        log.warning("spool %s holds %d records from an earlier run: replaying them",
+                    path, len(good))
+    return sum(map(len, good)), len(good)
+
+
+def _complete(line: bytes) -> bool:
+    try:
+        return line.endswith(b"\n") and isinstance(orjson.loads(line), dict)
+    except orjson.JSONDecodeError:
+        return False

@@ -59,6 +59,7 @@ async def test_notification_becomes_a_postback(
     assert postback.receipt == changes.get("receipt", "P3RGBKGB")
     assert postback.params["transactionType"] == changes.get("transactionType", "SALE")
     assert postback.params["ins_account"] == "mystore"
+    assert postback.ins_account == "mystore"  # authenticated: the worker asks for no token
     assert postback.method == "POST" and postback.path == URL
     kept = json.loads(postback.body)  # the notification in clear, without the buyer
     assert kept["receipt"] == postback.receipt and "customer" not in kept

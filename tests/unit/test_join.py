@@ -153,3 +153,11 @@ def test_issue_for_fields() -> None:
     )
     assert orjson.loads(issue.raw)["payout"] == "12.345678"
     assert issue_for(postback, "r", "d", offer_id="keto").offer_id == "keto"
+
+
+def test_an_ins_notification_needs_no_token_its_encryption_authenticates_it() -> None:
+    # The offer has a postback_token (samples.offer); ClickBank cannot put it into an INS.
+    conversion = _conversion(token="", ins_account="mystore")
+    assert conversion.payout == samples.postback().payout
+    # The same postback over HTTP, without the token, is refused.
+    assert _reason(token="", ins_account="") == "bad_token"

@@ -38,6 +38,9 @@ def test_shipped_sample_loads() -> None:
     assert keto.payouts == [
         PayoutRule(event="purchase", payout="postback"),
         PayoutRule(event="upsell", payout="postback", recurrent=True),
+        PayoutRule(event="rebill", payout="postback", recurrent=True),
+        PayoutRule(event="refund", payout="reverse", recurrent=True),
+        PayoutRule(event="chargeback", payout="reverse", recurrent=True),
         PayoutRule(event="*", payout="postback"),
     ]
     assert offers["fitness"].attribution_window_days == 60

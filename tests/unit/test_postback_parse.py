@@ -236,3 +236,10 @@ def test_advertiser_id_is_kept() -> None:
 )
 def test_vendor_earnings_and_advertiser_rejections(params: dict[str, str], field: str) -> None:
     assert names(reject(params).detail, field)
+
+
+def test_a_parameter_cannot_claim_ins_authentication() -> None:
+    # Only the INS route (after decryption) sets ins_account, which waives the token.
+    postback = parse(valid(ins_account="mystore"))
+    assert postback.ins_account == ""
+    assert postback.params["ins_account"] == "mystore"  # kept as received, nothing more
