@@ -28,6 +28,7 @@ COPY hopstream ./hopstream
 COPY services ./services
 COPY streams ./streams
 COPY schemas ./schemas
+COPY simulator ./simulator
 # --no-deps: everything is already installed from the lock; nothing may float here.
 RUN pip install --no-deps . && pip check
 

@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The pipeline plus a moderate simulation (HOPSTREAM_SIMULATE_*), until Ctrl-C. A short
+# late-click grace, so the simulated unknown click ids show as issues within the minute.
 run: $(STAMP)
-	$(BIN)/hopstream dev $(ARGS)
+	HOPSTREAM_LATE_CLICK_GRACE_S=$${HOPSTREAM_LATE_CLICK_GRACE_S:-30} $(BIN)/hopstream dev --simulate $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -29,12 +29,33 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--receiver-port", type=int, help="HOPSTREAM_RECEIVER_PORT (8080)")
     dev.add_argument("--clickhouse-port", type=int, help="HOPSTREAM_CLICKHOUSE_PORT (8123)")
     dev.add_argument("--kafka-port", type=int, help="HOPSTREAM_KAFKA_PORT (9092)")
+    dev.add_argument("--dashboard-port", type=int, help="HOPSTREAM_DASHBOARD_PORT (8081)")
+    dev.add_argument("--simulate", action="store_true",
+                     help="once ready, also run `hopstream simulate` (HOPSTREAM_SIMULATE_*)")
 
     receiver = sub.add_parser("receiver", parents=[common], help="run the HTTP receiver")
     receiver.add_argument("--receiver-port", type=int)
     sub.add_parser("worker", parents=[common], help="run the stream worker (Faust)")
     sink = sub.add_parser("sink", parents=[common], help="run the ClickHouse sink")
     sink.add_argument("--clickhouse-port", type=int)
+
+    dashboard = sub.add_parser("dashboard", parents=[common],
+                               help="serve the live dashboard (reads ClickHouse over HTTP)")
+    dashboard.add_argument("--dashboard-port", type=int)
+    dashboard.add_argument("--clickhouse-port", type=int)
+    simulate = sub.add_parser("simulate", parents=[common],
+                              help="send realistic ClickBank traffic to a running receiver")
+    simulate.add_argument("--url", help="receiver URL (HOPSTREAM_SIMULATE_URL)")
+    simulate.add_argument("--receiver-port", type=int)
+    simulate.add_argument("--rate", type=float, help="clicks/s (HOPSTREAM_SIMULATE_RATE)")
+    simulate.add_argument("--duration", type=float,
+                          help="seconds (HOPSTREAM_SIMULATE_DURATION_S)")
+    simulate.add_argument("--mix", help="offer mix id=weight,... (HOPSTREAM_SIMULATE_OFFERS)")
+    simulate.add_argument("--funnel", help="HOPSTREAM_SIMULATE_FUNNEL")
+    simulate.add_argument("--faults", help="HOPSTREAM_SIMULATE_FAULTS")
+    simulate.add_argument("--seed", type=int, help="HOPSTREAM_SIMULATE_SEED")
+    simulate.add_argument("--summary-json", type=Path,
+                          help="also write the expected totals to this file")
 
     migrate = sub.add_parser("migrate", parents=[common], help="apply ClickHouse migrations")
     migrate.add_argument("--status", action="store_true", help="only show what is applied")
@@ -61,6 +82,14 @@ def _settings(args: argparse.Namespace) -> Settings:
         receiver_port=getattr(args, "receiver_port", None),
         clickhouse_port=getattr(args, "clickhouse_port", None),
         kafka_port=getattr(args, "kafka_port", None),
+        dashboard_port=getattr(args, "dashboard_port", None),
+        simulate_url=getattr(args, "url", None),
+        simulate_rate=getattr(args, "rate", None),
+        simulate_duration_s=getattr(args, "duration", None),
+        simulate_offers=getattr(args, "mix", None),
+        simulate_funnel=getattr(args, "funnel", None),
+        simulate_faults=getattr(args, "faults", None),
+        simulate_seed=getattr(args, "seed", None),
     )
 
 
@@ -78,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args, settings)
     except OffersError as exc:
         print(f"hopstream: offers file error:\n{exc}", file=sys.stderr)
+        return 2
+    except SettingsError as exc:
+        print(f"hopstream: configuration error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -102,7 +134,16 @@ def _run(args: argparse.Namespace, settings: Settings | None) -> int:
         load_offers(settings.offers_file)  # fail before starting anything
         from hopstream.dev import run_dev
 
-        return asyncio.run(run_dev(settings))
+        return asyncio.run(run_dev(settings, simulate=args.simulate))
+    if command == "simulate":
+        from simulator.run import run_simulation
+
+        return asyncio.run(run_simulation(settings, args.summary_json))
+    if command == "dashboard":
+        from services.dashboard.app import run_dashboard
+
+        asyncio.run(run_dashboard(settings))
+        return 0
     if command in ("receiver", "worker", "sink", "topics", "offers") and settings.embedded_kafka:
         print("hopstream: set KAFKA_BOOTSTRAP_SERVERS (or use `hopstream dev`, which starts "
               "an embedded broker)", file=sys.stderr)

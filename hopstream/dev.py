@@ -1,12 +1,14 @@
 """`hopstream dev`: the whole pipeline on one machine, as separate processes.
 
 Starts the embedded broker (unless KAFKA_BOOTSTRAP_SERVERS names a cluster), creates the
-topics, then runs `hopstream receiver`, `hopstream worker` and `hopstream sink` as child
+topics, then runs `hopstream receiver`, `worker`, `dashboard` and `sink` as child
 processes, each line of their output prefixed with the process's name. Prints
-`hopstream ready` once every child has written its readiness marker, i.e. once a postback
-sent now would flow all the way to ClickHouse. SIGINT/SIGTERM stop the children in
-data-flow order (receiver first, so nothing new comes in; sink last, so it writes what is
-left), then the broker. Children die with the supervisor even if it is killed outright.
+`hopstream ready` (with the dashboard's URL) once every child has written its readiness
+marker, i.e. once a postback sent now would flow all the way to ClickHouse and show on
+the dashboard; with `--simulate` it then also runs `hopstream simulate`. SIGINT/SIGTERM
+stop the children in data-flow order (receiver first, so nothing new comes in; sink last,
+so it writes what is left), then the broker. Children die with the supervisor even if it
+is killed outright.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from services.kafka.admin import ensure_topics
 from services.kafka.broker import broker_command, wait_for_port
 from streams.offers_apply import apply_offers
 
-COMPONENTS = ["receiver", "worker", "sink"]
+COMPONENTS = ["receiver", "worker", "dashboard", "sink"]
 STOP_TIMEOUT_S = 15.0
 READY_TIMEOUT_S = 180.0
 PR_SET_PDEATHSIG = 1
@@ -97,7 +99,7 @@ def say(message: str) -> None:
     sys.stdout.flush()
 
 
-async def run_dev(settings: Settings) -> int:
+async def run_dev(settings: Settings, simulate: bool = False) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -107,6 +109,7 @@ async def run_dev(settings: Settings) -> int:
     env = {**os.environ, **settings.to_env(),
            "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "PYTHONUNBUFFERED": "1"}
     children: list[Child] = []
+    extras: list[Child] = []  # the simulation, if any: stopped first
     broker: Child | None = None
     try:
         if settings.embedded_kafka:
@@ -130,16 +133,23 @@ async def run_dev(settings: Settings) -> int:
         if not await _wait_ready(settings, children, stop):
             return 0 if stop.is_set() else 1
         say(
-            f"hopstream ready: receiver http://{settings.receiver_host}:{settings.receiver_port}"
+            f"hopstream ready: dashboard http://{settings.dashboard_host}:"
+            f"{settings.dashboard_port}/  receiver {settings.receiver_url}"
             f"  kafka {settings.bootstrap_servers}"
             + (f"  clickhouse http://{settings.clickhouse_host}:{settings.clickhouse_port}"
                if settings.embedded_clickhouse else "")
         )
+        if simulate:
+            # Not supervised like the others: the simulation ends on its own, and the
+            # pipeline keeps running for the dashboard until Ctrl-C.
+            simulator = Child("simulate", [sys.executable, "-m", "hopstream", "simulate"], env)
+            await simulator.start()
+            extras.append(simulator)
         failed = await _supervise(children, stop)
         return 1 if failed else 0
     finally:
         say("stopping")
-        for child in children:
+        for child in extras + children:
             await child.stop()
         if broker is not None:
             await broker.stop()

@@ -223,6 +223,54 @@ class Settings:
         "longest attribution window of any offer, plus one day.",
         3600.0,
     )
+    # --- dashboard ----------------------------------------------------------------------
+    dashboard_host: str = _setting(
+        "HOPSTREAM_DASHBOARD_HOST",
+        "Address the live dashboard (`hopstream dashboard`) listens on.",
+        "127.0.0.1",
+    )
+    dashboard_port: int = _setting("HOPSTREAM_DASHBOARD_PORT", "Live dashboard HTTP port.", 8081)
+    dashboard_refresh_s: float = _setting(
+        "HOPSTREAM_DASHBOARD_REFRESH_S", "How often the dashboard page reloads its numbers.", 5.0
+    )
+    # --- traffic simulator (`hopstream simulate`, `hopstream dev --simulate`) -----------
+    simulate_url: str = _setting(
+        "HOPSTREAM_SIMULATE_URL",
+        "Receiver the simulator sends to. Empty: http://HOPSTREAM_RECEIVER_HOST:PORT.",
+        "",
+    )
+    simulate_rate: float = _setting(
+        "HOPSTREAM_SIMULATE_RATE", "Simulated clicks per second (postbacks follow the funnel).",
+        10.0,
+    )
+    simulate_duration_s: float = _setting(
+        "HOPSTREAM_SIMULATE_DURATION_S", "How long the simulator sends new clicks.", 120.0
+    )
+    simulate_offers: str = _setting(
+        "HOPSTREAM_SIMULATE_OFFERS",
+        "Offer mix as `id=weight,...` (e.g. `keto=1,glucoguard=3`). Empty: every offer of "
+        "the offers file, equally.",
+        "",
+    )
+    simulate_funnel: str = _setting(
+        "HOPSTREAM_SIMULATE_FUNNEL",
+        "Funnel probabilities: `impression` (a click reaches the order form), `purchase` "
+        "(an order form visit buys), and per purchase `upsell`, `rebill` (each of two "
+        "rebills) and `refund`.",
+        "impression=0.35,purchase=0.3,upsell=0.35,rebill=0.4,refund=0.1",
+    )
+    simulate_faults: str = _setting(
+        "HOPSTREAM_SIMULATE_FAULTS",
+        "What real traffic gets wrong, as probabilities: `duplicate` (a postback retried), "
+        "and per click `macro` (unsubstituted macro), `bad_token`, `unknown_click`, "
+        "`too_large`, `ins_test` (INS test notification); `ins`: share of sales, rebills "
+        "and refunds reported by INS instead of a postback (offers file accounts).",
+        "duplicate=0.05,macro=0.01,bad_token=0.01,unknown_click=0.01,too_large=0.005,"
+        "ins=0.3,ins_test=0.005",
+    )
+    simulate_seed: int = _setting(
+        "HOPSTREAM_SIMULATE_SEED", "Random seed of the simulator; 0 picks one (printed).", 0
+    )
     # --- logging ----------------------------------------------------------------------
     log_level: str = _setting("HOPSTREAM_LOG_LEVEL", "Log level (DEBUG, INFO, WARNING).", "INFO")
 
@@ -248,12 +296,15 @@ class Settings:
             ("query_max_result_rows", 1),
             ("query_max_result_bytes", 1),
             ("receiver_linger_ms", 0),
+            ("dashboard_port", 1),
+            ("simulate_seed", 0),
         ):
             if getattr(self, name) < low:
                 problems.append(f"{_env(name)} must be >= {low}, got {getattr(self, name)}")
         for name in ("rebalance_timeout_s", "session_timeout_s", "sink_batch_seconds",
                      "receiver_produce_timeout_s",
-                     "query_max_execution_s", "late_click_grace_s", "click_sweep_s"):
+                     "query_max_execution_s", "late_click_grace_s", "click_sweep_s",
+                     "dashboard_refresh_s", "simulate_rate", "simulate_duration_s"):
             if getattr(self, name) <= 0:
                 problems.append(f"{_env(name)} must be > 0, got {getattr(self, name)}")
         if self.clickhouse_url is not None and not self.clickhouse_url.startswith(
@@ -269,6 +320,7 @@ class Settings:
                 f"got {self.clickhouse_database!r}"
             )
         problems.extend(_receiver_problems(self))
+        problems.extend(_simulate_problems(self))
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             problems.append(f"HOPSTREAM_LOG_LEVEL must be DEBUG/INFO/WARNING/ERROR, got "
                             f"{self.log_level!r}")
@@ -309,6 +361,15 @@ class Settings:
     def spool_dir(self) -> Path:
         """The receiver's spool journal: what it acknowledged while the broker was away."""
         return self.data_dir / "spool"
+
+    @property
+    def receiver_url(self) -> str:
+        """Where the simulator sends traffic."""
+        if self.simulate_url:
+            return self.simulate_url.rstrip("/")
+        host = "127.0.0.1" if self.receiver_host in ("0.0.0.0", "::") else self.receiver_host
+        scheme = "https" if self.receiver_tls_cert else "http"
+        return f"{scheme}://{host}:{self.receiver_port}"
 
     @property
     def allowed_networks(self) -> list[IPNetwork]:
@@ -388,6 +449,51 @@ def _receiver_problems(s: Settings) -> list[str]:
         path = getattr(s, name)
         if path is not None and not Path(path).is_file():
             problems.append(f"{_env(name)}: no such file {path!r}")
+    return problems
+
+
+FUNNEL_STEPS = ("impression", "purchase", "upsell", "rebill", "refund")
+FAULT_KINDS = ("duplicate", "macro", "bad_token", "unknown_click", "too_large", "ins", "ins_test")
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """`"a=1,b=0.5"` -> {"a": 1.0, "b": 0.5}; ValueError names the bad item."""
+    weights: dict[str, float] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        try:
+            weight = float(value) if sep else float("nan")
+        except ValueError:
+            weight = float("nan")
+        if not name.strip() or not weight >= 0:
+            raise ValueError(f"{item!r} is not name=number (a number >= 0)")
+        weights[name.strip()] = weight
+    return weights
+
+
+def _simulate_problems(s: Settings) -> list[str]:
+    problems: list[str] = []
+    for name, known in (("simulate_offers", None), ("simulate_funnel", FUNNEL_STEPS),
+                        ("simulate_faults", FAULT_KINDS)):
+        try:
+            weights = parse_weights(getattr(s, name))
+        except ValueError as exc:
+            problems.append(f"{_env(name)}: {exc}")
+            continue
+        if known is None:
+            if weights and not sum(weights.values()) > 0:
+                problems.append(f"{_env(name)}: at least one weight must be > 0")
+            continue
+        for key, value in weights.items():
+            if key not in known:
+                problems.append(f"{_env(name)}: unknown {key!r} (known: {', '.join(known)})")
+            elif value > 1:
+                problems.append(f"{_env(name)}: {key} is a probability (0..1), got {value}")
+    if s.simulate_url and not s.simulate_url.startswith(("http://", "https://")):
+        problems.append(f"HOPSTREAM_SIMULATE_URL must start with http:// or https://, "
+                        f"got {s.simulate_url!r}")
     return problems
 
 

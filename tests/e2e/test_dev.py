@@ -38,21 +38,22 @@ def http(url: str) -> tuple[int, dict[str, str], bytes]:
 
 
 class Dev:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, extra_env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
-        self.receiver_port, self.clickhouse_port, self.kafka_port = (
-            free_port(), free_port(), free_port()
+        self.receiver_port, self.clickhouse_port, self.kafka_port, self.dashboard_port = (
+            free_port(), free_port(), free_port(), free_port()
         )
         self.log = data_dir.parent / f"dev-{time.monotonic_ns()}.log"
         self._out = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("HOPSTREAM_", "KAFKA_", "CLICKHOUSE_"))}
+        self.env = {**env, **(extra_env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hopstream", "dev", "--data-dir", str(data_dir),
              "--receiver-port", str(self.receiver_port),
              "--clickhouse-port", str(self.clickhouse_port),
-             "--kafka-port", str(self.kafka_port)],
-            stdout=self._out, stderr=subprocess.STDOUT, env=env,
+             "--kafka-port", str(self.kafka_port), "--dashboard-port", str(self.dashboard_port)],
+            stdout=self._out, stderr=subprocess.STDOUT, env=self.env,
         )
 
     def output(self) -> str:

@@ -32,7 +32,7 @@ def _errors(*offers: dict[str, Any]) -> str:
 
 def test_shipped_sample_loads() -> None:
     offers = load_offers(SAMPLE_OFFERS)
-    assert list(offers) == ["keto", "fitness"]
+    assert list(offers)[:2] == ["keto", "fitness"]
     keto = offers["keto"]
     assert keto.tracking_url.startswith("https://keto.hop.clickbank.net/?tid={click_id}")
     assert keto.payouts == [

@@ -158,6 +158,16 @@ def _custom(tmp_path: Path) -> Settings:
         receiver_produce_timeout_s=1.5,
         receiver_linger_ms=9,
         spool_max_bytes=1024 * 1024,
+        dashboard_host="0.0.0.0",
+        dashboard_port=18081,
+        dashboard_refresh_s=2.5,
+        simulate_url="http://receiver:8080",
+        simulate_rate=55.5,
+        simulate_duration_s=12.5,
+        simulate_offers="keto=2",
+        simulate_funnel="purchase=0.5",
+        simulate_faults="duplicate=0.5",
+        simulate_seed=42,
     )
 
 
