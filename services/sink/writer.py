@@ -50,6 +50,25 @@ def is_content_error(exc: BaseException) -> bool:
     return isinstance(exc, DatabaseError) and getattr(exc, "code", None) in CONTENT_ERROR_CODES
 
 
+def _single_objects(items: list[Item], refused: list[tuple[Item, str]]) -> list[Item]:
+    """Items whose value can be one JSONEachRow line; the others are refused at once.
+
+    The row-count check in staging catches a value that ClickHouse reads as zero rows or as
+    several, but not both in one insert: an empty value beside a value holding two objects
+    would balance out. Values that are empty (a tombstone), hold a newline, or do not look
+    like one object are refused here, so every value left reads as at least one row and any
+    extra row shows in the count. Three byte checks: no parsing on the hot path.
+    """
+    kept: list[Item] = []
+    for item in items:
+        value = item.value
+        if not value or value[0] != 0x7B or value[-1] != 0x7D or b"\n" in value:
+            refused.append((item, "not a single-line JSON object"))
+        else:
+            kept.append(item)
+    return kept
+
+
 class Writer:
     def __init__(self, client: Any, database: str) -> None:
         self.client = client
@@ -78,7 +97,8 @@ class Writer:
     ) -> list[tuple[Item, str]]:
         refused: list[tuple[Item, str]] = []
         try:
-            for table, items in items_by_table.items():
+            for table, all_items in items_by_table.items():
+                items = _single_objects(all_items, refused)
                 checked, plain = guard.split(table, items)
                 for part, check in ((checked, True), (plain, False)):
                     if part:
@@ -104,7 +124,6 @@ class Writer:
             self._insert_isolating(table, items[middle:], True, refused)
 
     def _load(self, table: str, items: list[Item], check: bool) -> None:
-        # A missing value (a tombstone) becomes an empty line: refused by the row count.
         self.staging.load(table, [item.value or b"" for item in items], check)
 
     def _insert_rejects(self, rows: list[Any]) -> None:

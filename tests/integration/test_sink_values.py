@@ -122,3 +122,24 @@ async def test_a_payout_sent_as_a_number_is_refused_not_rounded(
     assert refused_record(message, error).stage == "decode"
     assert scalar(ch_client, f"SELECT sum(payout) FROM {db}.conversions WHERE offer_id = %(o)s",
                   o=offer) == Decimal("5.10")
+
+
+async def test_an_empty_value_and_a_double_value_in_one_insert_are_both_refused(
+    settings: Settings, ch_client: Any
+) -> None:
+    # ClickHouse reads the empty value as no row and the double one as two: together they
+    # would pass a row count, so neither may reach the insert.
+    db, offer = settings.clickhouse_database, f"o{new_id()[:12]}"
+    good = click(offer)
+    double = _variant(to_dict(click(offer)), click_id=new_id()) * 2
+    messages = [Message(topics.RAW_CLICKS.name, 0, n, f"k{n}".encode(), v)
+                for n, v in enumerate((b"", double, encode(good)))]
+    writer = Writer(ch_client, db)
+    try:
+        refused = await writer.write({"clicks": messages}, ReplayGuard())  # type: ignore[dict-item]
+    finally:
+        writer.close()
+    assert sorted(m.offset for m, _ in refused) == [0, 1]
+    assert all(refused_record(m, e).stage == "decode" for m, e in refused)
+    assert scalar(ch_client, f"SELECT count() FROM {db}.clicks WHERE offer_id = %(o)s",
+                  o=offer) == 1

@@ -42,11 +42,12 @@ def test_without_an_ins_account_nothing_goes_to_ins() -> None:
 
 
 def test_funnel_sends_only_events_the_offer_names() -> None:
-    assert tracked_events(OFFERS["fitness"]) == {"purchase"}
+    # fitness names refunds and chargebacks (reversals) and a catch-all, no upsell or rebill.
+    assert tracked_events(OFFERS["fitness"]) == {"purchase", "refund", "chargeback"}
     visits = Planner(settings(offers="fitness=1", funnel="impression=1,purchase=1,upsell=1,"
                               "rebill=1,refund=1"), OFFERS, seed=2).visits(20, 1)
     assert {s.event for v in visits for s in v.sends if s.kind in ("postback", "ins")} == {
-        "purchase"}
+        "purchase", "refund"}
 
 
 def test_expected_outcomes_follow_the_payout_rules() -> None:
