@@ -114,11 +114,18 @@ def test_start_order() -> None:
 
     assert after("topics") == {n: "service_healthy" for n in kafka_nodes()}
     assert after("migrate") == {"clickhouse": "service_healthy"}
-    for name in [*by_command("receiver"), *by_command("worker")]:
+    assert after("offers") == {"topics": "service_completed_successfully"}
+    for name in by_command("receiver"):
         assert after(name) == {"topics": "service_completed_successfully"}
+    # Workers price with the published offers: they start once the file is on the topic.
+    for name in by_command("worker"):
+        assert after(name) == {"topics": "service_completed_successfully",
+                               "offers": "service_completed_successfully"}
     assert after("sink") == {"topics": "service_completed_successfully",
                              "migrate": "service_completed_successfully"}
-    for one_shot in ("topics", "migrate"):
+    assert compose.services()["offers"]["command"] == [
+        "hopstream", "offers", "apply", "/run/secrets/offers"]
+    for one_shot in ("topics", "offers", "migrate"):
         assert compose.services()[one_shot]["restart"] == "no"
 
 
