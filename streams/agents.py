@@ -6,6 +6,9 @@ Tables (RocksDB locally, each with a changelog topic, keyed by click id):
 - `pending_postbacks`: postbacks waiting for their click, with when they started waiting;
 - `ledger`: per click, what was credited and how each postback was decided
   (`streams.ledger`).
+Faust's tables provide the stores, the changelog topics, recovery and partition
+assignment; the processor reads and writes them through `streams.tableio` (faster than
+the Table's per-key path, same guarantees).
 
 Raw clicks, raw postbacks and `hopstream-worker-ticks` (internal) feed one agent; see
 `streams.processor` for why one. The timer sends a tick to each tick partition this worker
@@ -76,15 +79,19 @@ def register(app: Any, settings: Settings) -> OffersView:
         await offers.ready.wait()
         async for event in stream.events():  # type: ignore[attr-defined]
             message = event.message
-            if message.topic == topics.RAW_POSTBACKS.name:
-                await processor.on_postback(message.key, message.value)
-            elif message.topic == topics.RAW_CLICKS.name:
-                await processor.on_click(message.key, message.value)
-            else:
-                try:
-                    await processor.on_tick(message.partition)
-                except Exception:
-                    log.exception("tick of partition %d failed", message.partition)
+            try:
+                if message.topic == topics.RAW_POSTBACKS.name:
+                    await processor.on_postback(message.key, message.value)
+                elif message.topic == topics.RAW_CLICKS.name:
+                    await processor.on_click(message.key, message.value)
+                else:
+                    try:
+                        await processor.on_tick(message.partition)
+                    except Exception:
+                        log.exception("tick of partition %d failed", message.partition)
+            finally:
+                # Before the next event, which acknowledges this one (`streams.tableio`).
+                await processor.io.send()
 
     @app.timer(tick_interval_s(settings))  # type: ignore[untyped-decorator]
     async def tick() -> None:
