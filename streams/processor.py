@@ -84,12 +84,21 @@ class Processor:
             click_raw = self.io.get(self.clicks, key)
             if click_raw is not None:
                 self._settle(key, decode_click(click_raw), [Parked(0, postback.postback_id, raw)])
-            elif postback.postback_id in Ledger.decode(self.io.get(self.ledger, key)).decisions:
+            elif self._replayable_without_click(key, postback.postback_id):
                 self._settle(key, None, [Parked(0, postback.postback_id, raw)])  # a replay
             else:
                 self._park(key, postback.postback_id, raw)
         except Exception as exc:
             self.processing_error(raw, exc)
+
+    def _replayable_without_click(self, key: bytes, postback_id: str) -> bool:
+        """A replayed postback decided without its click (`unknown_click`) is re-emitted
+        at once. One decided with its click needs it to re-emit the same message, and the
+        click can be missing after a crash although the ledger is not: the two changelogs
+        are separate topics, delivered independently. The click's own offset was then not
+        committed, so it is replayed too: the postback waits for it like any early one."""
+        decision = Ledger.decode(self.io.get(self.ledger, key)).decisions.get(postback_id)
+        return decision is not None and decision.reason == "unknown_click"
 
     def _park(self, key: bytes, postback_id: str, raw: bytes) -> None:
         parked = decode_parked(self.io.get(self.pending, key))
