@@ -7,7 +7,8 @@ same run and on the same topics:
 - baseline: a plain aiokafka consumer loop that reads both topics to the end and does
   nothing else (the ceiling: what the broker and the client library deliver);
 - worker: `hopstream worker` as its own process with an empty data dir, timed from its
-  readiness until every postback has its outcome (conversion or issue); its peak RSS
+  first outcome until every postback has its outcome (conversion or issue), so start-up
+  and table assignment are not counted; its peak RSS
   (VmHWM) is read from /proc at the end, with all N clicks in its tables.
 
 Each is repeated --rounds times (the worker under a fresh app id, so it starts from the
@@ -131,7 +132,8 @@ async def baseline(bootstrap: str, expected: int) -> float:
 
 async def run_worker_round(settings: Settings, app_id: str, n: int, log: Path
                            ) -> tuple[float, int]:
-    """(seconds from readiness to the last outcome, peak RSS in bytes) of one worker run."""
+    """(seconds from the first to the last outcome, scaled to n, and peak RSS in bytes) of
+    one worker run."""
     env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
     counter = OutcomeCounter(settings.bootstrap_servers, since_ms=int(time.time() * 1000))
     counting = asyncio.create_task(counter.run())
@@ -143,12 +145,15 @@ async def run_worker_round(settings: Settings, app_id: str, n: int, log: Path
         while not readiness.marker(settings, "worker").exists():
             _alive(proc, log)
             await asyncio.sleep(0.05)
+        while counter.count == 0:  # the clock starts at the first outcome
+            _alive(proc, log)
+            await asyncio.sleep(0.01)
         started, at_start = time.perf_counter(), counter.count
         while counter.count < n:  # one outcome per postback
             _alive(proc, log)
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
         elapsed = time.perf_counter() - started
-        # Outcomes written before the readiness marker are not timed.
+        # Steady state: scaled from the outcomes that came after the clock started.
         return elapsed * n / (n - at_start), peak_rss(proc.pid)
     finally:
         proc.terminate()

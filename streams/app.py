@@ -38,10 +38,12 @@ def create_app(settings: Settings, app_id: str = APP_ID) -> tuple[Any, OffersVie
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        # Outputs and changelog writes are produced one message at a time; a few ms of
-        # lingering turns them into batches (without it, one produce request per message
-        # is the worker's bottleneck).
-        producer_linger=0.005,
+        # Each event hands its changelog records and outputs to the producer
+        # (`streams.tableio`), spread over 5 topics x partitions: at 5 ms of lingering a
+        # produce request carried ~2 records and their encoding was a fifth of the
+        # worker's time; 50 ms fills batches (the benchmark: +20%), and Faust flushes
+        # before each commit anyway.
+        producer_linger=0.05,
         producer_max_batch_size=256 * 1024,
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         broker_session_timeout=settings.session_timeout_s,

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +39,7 @@ from streams.state import (
     encode_click,
     encode_parked,
 )
+from streams.tableio import TableIO
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ class Processor:
         self.clicks, self.pending, self.ledger = tables
         self.conversions = conversions
         self.issues = issues
+        self.io = TableIO(app)
         self.last_sweep_ms: dict[int, int] = {}
 
     # --- clicks -------------------------------------------------------------------------
@@ -70,8 +71,8 @@ class Processor:
             # A malformed click cannot be joined to anything; the raw topic keeps it.
             log.exception("cannot process click with key %r", key)
             return
-        self.clicks[key] = encode_click(click)
-        parked = decode_parked(self.pending.get(key))
+        self.io.put(self.clicks, key, encode_click(click))
+        parked = decode_parked(self.io.get(self.pending, key))
         if parked:
             # Settled now; the entry is deleted by the next tick, after a flush (see above).
             self._settle(key, click, parked)
@@ -80,26 +81,35 @@ class Processor:
     async def on_postback(self, key: bytes, raw: bytes) -> None:
         try:
             postback = decode(Postback, raw)
-            click_raw = self.clicks.get(key)
+            click_raw = self.io.get(self.clicks, key)
             if click_raw is not None:
                 self._settle(key, decode_click(click_raw), [Parked(0, postback.postback_id, raw)])
-            elif postback.postback_id in Ledger.decode(self.ledger.get(key)).decisions:
+            elif self._replayable_without_click(key, postback.postback_id):
                 self._settle(key, None, [Parked(0, postback.postback_id, raw)])  # a replay
             else:
                 self._park(key, postback.postback_id, raw)
         except Exception as exc:
             self.processing_error(raw, exc)
 
+    def _replayable_without_click(self, key: bytes, postback_id: str) -> bool:
+        """A replayed postback decided without its click (`unknown_click`) is re-emitted
+        at once. One decided with its click needs it to re-emit the same message, and the
+        click can be missing after a crash although the ledger is not: the two changelogs
+        are separate topics, delivered independently. The click's own offset was then not
+        committed, so it is replayed too: the postback waits for it like any early one."""
+        decision = Ledger.decode(self.io.get(self.ledger, key)).decisions.get(postback_id)
+        return decision is not None and decision.reason == "unknown_click"
+
     def _park(self, key: bytes, postback_id: str, raw: bytes) -> None:
-        parked = decode_parked(self.pending.get(key))
+        parked = decode_parked(self.io.get(self.pending, key))
         if any(p.postback_id == postback_id for p in parked):
             return  # a replay of a postback already waiting
         parked.append(Parked(now_ms(), postback_id, raw))
-        self.pending[key] = encode_parked(parked)
+        self.io.put(self.pending, key, encode_parked(parked))
 
     def _settle(self, key: bytes, click: Click | None, postbacks: list[Parked]) -> None:
         """Decide each postback against the click's ledger, record, then emit."""
-        ledger = Ledger.decode(self.ledger.get(key))
+        ledger = Ledger.decode(self.io.get(self.ledger, key))
         decided = len(ledger.decisions)
         out: list[Conversion | PostbackIssue] = []
         for parked in postbacks:
@@ -111,10 +121,10 @@ class Processor:
                 self.processing_error(parked.message, exc)
         messages = [(o, encode(o)) for o in out]  # encode before recording anything
         if len(ledger.decisions) != decided:
-            self.ledger[key] = ledger.encode()
+            self.io.put(self.ledger, key, ledger.encode())
         for message, value in messages:
             target = self.conversions if isinstance(message, Conversion) else self.issues
-            target.send_soon(key=message.click_id.encode(), value=value)
+            self.io.emit(target, message.click_id.encode(), value)
 
     def processing_error(self, raw: bytes, exc: Exception) -> None:
         log.error("processing failed; recorded as processing_error", exc_info=exc)
@@ -127,7 +137,7 @@ class Processor:
                 detail=f"undecodable postback message: {type(exc).__name__}: {exc}",
                 received_at=datetime.now(UTC), raw=raw.decode("utf-8", errors="replace"),
             )
-        self.issues.send_soon(key=issue.click_id.encode() or None, value=encode(issue))
+        self.io.emit(self.issues, issue.click_id.encode() or None, encode(issue))
 
     # --- ticks ------------------------------------------------------------------------------
     async def on_tick(self, partition: int) -> None:
@@ -141,9 +151,9 @@ class Processor:
         completed; one broker round trip for the whole partition."""
         deadline = now_ms() - int(self.settings.late_click_grace_s * 1000)
         remaining: dict[bytes, list[Parked]] = {}
-        for key, raw in partition_items(self.pending, partition):
+        for key, raw in self.io.items(self.pending, partition):
             parked = decode_parked(raw)
-            if self.clicks.get(key) is not None:
+            if self.io.get(self.clicks, key) is not None:
                 remaining[key] = []  # settled when the click came: decisions in the ledger
                 continue
             expired = [p for p in parked if p.at_ms <= deadline]
@@ -152,41 +162,28 @@ class Processor:
                 remaining[key] = [p for p in parked if p.at_ms > deadline]
         if not remaining:
             return
+        await self.io.send()
         await self.app.producer.flush()
         for key, waiting in remaining.items():
             if waiting:
-                self.pending[key] = encode_parked(waiting)
+                self.io.put(self.pending, key, encode_parked(waiting))
             else:
-                del self.pending[key]
+                self.io.delete(self.pending, key)
 
     def _sweep(self, partition: int) -> None:
         """Delete clicks and ledgers older than the longest attribution window + 1 day."""
         windows = [o.attribution_window_days for o in self.offers.offers.values()]
         keep_ms = (max(windows, default=DEFAULT_WINDOW_DAYS) + 1) * DAY_MS
         cutoff_ms = now_ms() - keep_ms
-        old_clicks = [key for key, raw in partition_items(self.clicks, partition)
+        old_clicks = [key for key, raw in self.io.items(self.clicks, partition)
                       if clicked_at_micros(raw) // 1000 < cutoff_ms]
         for key in old_clicks:
-            del self.clicks[key]
-        old_ledgers = [key for key, raw in partition_items(self.ledger, partition)
+            self.io.delete(self.clicks, key)
+        old_ledgers = [key for key, raw in self.io.items(self.ledger, partition)
                        if Ledger.decode(raw).touched_ms < cutoff_ms]
         for key in old_ledgers:
-            del self.ledger[key]
+            self.io.delete(self.ledger, key)
         if old_clicks or old_ledgers:
             log.info("partition %d: swept %d clicks and %d ledgers older than %d days",
                      partition, len(old_clicks), len(old_ledgers), keep_ms // DAY_MS)
 
-
-def partition_items(table: Any, partition: int) -> Iterator[tuple[bytes, bytes]]:
-    """The (key, value) pairs one partition of a RocksDB-backed table holds locally.
-
-    Faust's Table only iterates all local partitions at once; a tick must touch only the
-    keys of its own partition (writes go to the changelog partition of the current
-    event), so this reads the partition's RocksDB instance directly. Materialized into a
-    list: the caller writes to the same table while it goes through the result.
-    """
-    store = table.data
-    db = store._db_for_partition(partition)
-    offset_key = store.offset_key
-    items = [(bytes(k), bytes(v)) for k, v in db.items() if k != offset_key]
-    return iter(items)
