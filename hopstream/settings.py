@@ -220,7 +220,9 @@ class Settings:
     click_sweep_s: float = _setting(
         "HOPSTREAM_CLICK_SWEEP_S",
         "How often the worker deletes clicks (and their receipt ledgers) older than the "
-        "longest attribution window of any offer, plus one day.",
+        "longest attribution window of any offer, plus one day; a click whose credit is not "
+        "fully reversed stays until its ledger has been quiet for 180 days, so a late "
+        "refund or chargeback still finds it.",
         3600.0,
     )
     # --- dashboard ----------------------------------------------------------------------

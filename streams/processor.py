@@ -44,6 +44,9 @@ from streams.tableio import TableIO
 log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
+# How long a click whose ledger still holds credit is kept after the ledger last changed:
+# ClickBank refunds within 60 days of a sale, and chargebacks arrive months later.
+REVERSAL_HORIZON_DAYS = 180
 DEFAULT_WINDOW_DAYS = 60
 
 
@@ -171,16 +174,30 @@ class Processor:
                 self.io.delete(self.pending, key)
 
     def _sweep(self, partition: int) -> None:
-        """Delete clicks and ledgers older than the longest attribution window + 1 day."""
+        """Delete clicks and ledgers older than the longest attribution window + 1 day.
+
+        Except where money is still credited: a refund or chargeback can come long after
+        the click (ClickBank refunds within 60 days of the sale, chargebacks months later)
+        and must find the click and the credit it reverses, so a click whose ledger holds
+        credit stays until the ledger has been quiet for REVERSAL_HORIZON_DAYS."""
         windows = [o.attribution_window_days for o in self.offers.offers.values()]
         keep_ms = (max(windows, default=DEFAULT_WINDOW_DAYS) + 1) * DAY_MS
-        cutoff_ms = now_ms() - keep_ms
+        now = now_ms()
+        cutoff_ms = now - keep_ms
+        credit_cutoff_ms = now - REVERSAL_HORIZON_DAYS * DAY_MS
+        ledgers = {key: Ledger.decode(raw) for key, raw in self.io.items(self.ledger, partition)}
+
+        def credit_pending(key: bytes) -> bool:
+            ledger = ledgers.get(key)
+            return (ledger is not None and ledger.holds_credit()
+                    and ledger.touched_ms >= credit_cutoff_ms)
+
         old_clicks = [key for key, raw in self.io.items(self.clicks, partition)
-                      if clicked_at_micros(raw) // 1000 < cutoff_ms]
+                      if clicked_at_micros(raw) // 1000 < cutoff_ms and not credit_pending(key)]
         for key in old_clicks:
             self.io.delete(self.clicks, key)
-        old_ledgers = [key for key, raw in self.io.items(self.ledger, partition)
-                       if Ledger.decode(raw).touched_ms < cutoff_ms]
+        old_ledgers = [key for key, ledger in ledgers.items()
+                       if ledger.touched_ms < cutoff_ms and not credit_pending(key)]
         for key in old_ledgers:
             self.io.delete(self.ledger, key)
         if old_clicks or old_ledgers:

@@ -235,6 +235,32 @@ async def test_clicks_older_than_the_longest_window_are_swept(
     assert [r.value is None for r in records if r.key == key] == [False, True]
 
 
+async def test_a_refund_long_after_the_click_still_reverses_its_credit(
+    worker: Process, producer: AIOKafkaProducer, worker_settings: Settings
+) -> None:
+    # A sale 59 days after its click (inside keto's 60-day window) is credited; the click
+    # is then older than any window, but the refund that comes later must still find it.
+    sold = click("keto", age=timedelta(days=89))
+    sale = postback(sold.click_id, payout="37.45", receipt="LATEREF1")
+    sale.received_at = sold.clicked_at + timedelta(days=59)
+    await send(producer, sold, sale)
+    credited = await outcome(worker_settings, sale)
+    assert isinstance(credited, Conversion) and credited.payout == Decimal("37.45")
+    # A click as old without credit is swept: once its tombstone is out, a sweep ran after
+    # the sale was credited.
+    idle = click("keto", age=timedelta(days=89))
+    await send(producer, idle)
+    await read_topic(
+        worker_settings.bootstrap_servers, "hopstream-worker-clicks-changelog",
+        lambda rs: any(r.key == idle.click_id.encode() and r.value is None for r in rs),
+    )
+    refund = postback(sold.click_id, event="refund", payout="-37.45", receipt="LATEREF1")
+    await send(producer, refund)
+    reversed_ = await outcome(worker_settings, refund)
+    assert isinstance(reversed_, Conversion), reversed_
+    assert reversed_.payout == Decimal("-37.45")
+
+
 async def test_a_broken_message_becomes_a_processing_error_not_a_loss(
     worker: Process, producer: AIOKafkaProducer, worker_settings: Settings
 ) -> None:
