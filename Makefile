@@ -50,7 +50,7 @@ bench-sink: $(STAMP)
 lock: $(STAMP)
 	$(BIN)/python deploy/lock.py
 
-# Worker throughput vs a raw consumer loop, and peak RSS (README, "Benchmarks").
+# Worker throughput vs a raw consumer loop, and peak RSS (README, "Performance").
 bench-streams: $(STAMP)
 	$(BIN)/python -m bench.streams $(ARGS)
 

@@ -5,7 +5,7 @@ one queued message per event-loop turn, and once 100 are queued the stream stops
 them one by one; a table read looks the key up twice (`in`, then `[]`), and every
 acknowledged changelog record costs a RocksDB write of its offset. Measured on the
 benchmark, that plumbing cost more than everything else the worker does (README,
-Benchmarks). Here the processor reads and writes the current event's partition of a
+Performance). Here the processor reads and writes the current event's partition of a
 table's RocksDB store directly and queues the changelog records and outputs; the agent
 awaits `send()` once the event is handled, which hands them to the producer's batches.
 
