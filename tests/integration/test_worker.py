@@ -4,7 +4,7 @@ every reason code it raises."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
 
@@ -204,21 +204,22 @@ async def test_offer_token_window_and_rule_issues(
 async def test_a_changed_rule_applies_without_a_restart(
     worker: Process, producer: AIOKafkaProducer, worker_settings: Settings
 ) -> None:
-    live = offer("live", {"event": "*", "payout": "5.00"})
-    await asyncio.to_thread(publish_offers, worker_settings, live)
-    first = postback((c := click("live")).click_id)
-    await send(producer, c, first)
-    assert (await outcome(worker_settings, first)).payout == Decimal("5.00")  # type: ignore[union-attr]
+    # The worker follows the offers topic on its own: a change reaches it shortly after it
+    # is published, not at the same instant, so each price is awaited with a deadline.
+    def priced_at(amount: str) -> Callable[[], Awaitable[bool]]:
+        async def probe() -> bool:
+            p = postback((c := click("live")).click_id)
+            await send(producer, c, p)
+            result = await outcome(worker_settings, p)
+            return isinstance(result, Conversion) and result.payout == Decimal(amount)
+        return probe
 
     await asyncio.to_thread(
+        publish_offers, worker_settings, offer("live", {"event": "*", "payout": "5.00"}))
+    await eventually(priced_at("5.00"), within=20, what="the first rule applied")
+    await asyncio.to_thread(
         publish_offers, worker_settings, offer("live", {"event": "*", "payout": "7.00"}))
-
-    async def priced_by_new_rule() -> bool:
-        p = postback((c := click("live")).click_id)
-        await send(producer, c, p)
-        return (await outcome(worker_settings, p)).payout == Decimal("7.00")  # type: ignore[union-attr]
-
-    await eventually(priced_by_new_rule, within=20, what="the new rule applied")
+    await eventually(priced_at("7.00"), within=20, what="the new rule applied")
 
 
 async def test_clicks_older_than_the_longest_window_are_swept(
