@@ -9,9 +9,7 @@ is opened and closed by `cleanup_ctx`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +18,7 @@ import aiohttp
 from aiohttp import web
 
 from hopstream.readiness import mark_ready
+from hopstream.serving import serve_until_signal
 from hopstream.settings import Settings
 from services.dashboard.clickhouse import ClickHouseError, ClickHouseReader, endpoint
 from services.dashboard.stats import Stats, default_since
@@ -100,11 +99,4 @@ async def run_dashboard(settings: Settings) -> None:
     await web.TCPSite(runner, settings.dashboard_host, settings.dashboard_port).start()
     log.info("dashboard on http://%s:%d/", settings.dashboard_host, settings.dashboard_port)
     mark_ready(settings, "dashboard")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    await serve_until_signal(runner)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import signal
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any
@@ -26,6 +25,7 @@ from aiohttp import web
 from hopstream.offers import load_offers
 from hopstream.readiness import mark_ready
 from hopstream.receiver_sections import ReceiverSections, load_receiver_sections
+from hopstream.serving import serve_until_signal
 from hopstream.settings import Settings
 from schemas.messages import Offer
 from services.kafka.admin import ensure_topics
@@ -143,11 +143,4 @@ async def run_receiver(settings: Settings) -> None:
     log.info("receiver listening on %s://%s:%d", "https" if context else "http",
              settings.receiver_host, settings.receiver_port)
     mark_ready(settings, "receiver")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    await serve_until_signal(runner)
