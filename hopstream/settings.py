@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -211,6 +212,13 @@ class Settings:
         30.0,
     )
     # --- worker -----------------------------------------------------------------------
+    worker_app_id: str = _setting(
+        "HOPSTREAM_WORKER_APP_ID",
+        "The worker's application id: it names the workers' consumer group and their internal "
+        "topics (table changelogs, ticks). Pipelines sharing one Kafka cluster need different "
+        "ids; changing it on a running pipeline starts its state afresh.",
+        "hopstream-worker",
+    )
     late_click_grace_s: float = _setting(
         "HOPSTREAM_LATE_CLICK_GRACE_S",
         "How long the worker keeps a postback whose click it has not seen, waiting for the "
@@ -315,6 +323,11 @@ class Settings:
             problems.append(
                 f"CLICKHOUSE_URL must start with chdb://, http:// or https://, "
                 f"got {self.clickhouse_url!r}"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", self.worker_app_id):
+            problems.append(
+                f"HOPSTREAM_WORKER_APP_ID must be 1-100 letters, digits, `.`, `_` or `-`, "
+                f"got {self.worker_app_id!r}"
             )
         if not self.clickhouse_database.isidentifier():
             problems.append(

@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from hopstream.readiness import mark_ready
 from hopstream.settings import Settings
 from streams.agents import ticks_topic
-from streams.app import APP_ID, create_app
+from streams.app import create_app
 from streams.offers_view import OffersView
 
 OUR_LOGGERS = {"streams", "hopstream", "schemas", "services"}
@@ -64,7 +64,8 @@ async def ensure_ticks_topic(settings: Settings, app_id: str) -> None:
                            "(HOPSTREAM_PARTITIONS): delete it, the worker recreates it")
 
 
-def run_worker(settings: Settings, app_id: str = APP_ID) -> None:
+def run_worker(settings: Settings, app_id: str | None = None) -> None:
+    app_id = app_id or settings.worker_app_id
     asyncio.run(ensure_ticks_topic(settings, app_id))
     app, offers = create_app(settings, app_id)
     worker = Worker(app, settings, offers, loglevel="WARNING", quiet=True)

@@ -69,6 +69,8 @@ async def test_killed_worker_recovers_and_two_workers_split_the_work(
     settings = base_settings.replace(
         kafka_bootstrap_servers=kafka.bootstrap_servers,  # type: ignore[attr-defined]
         data_dir=tmp_path / "a", late_click_grace_s=120.0,
+        # A group and internal topics of its own: nothing left by other worker tests.
+        worker_app_id=f"hopstream-worker-recovery-{tmp_path.name[-12:]}",
     )
     await asyncio.to_thread(publish_offers, settings, OFFER)
     stories = [story(i) for i in range(CLICKS)]
@@ -82,7 +84,10 @@ async def test_killed_worker_recovers_and_two_workers_split_the_work(
         workers.append(a)
         await asyncio.to_thread(a.wait_ready)
         some = [m.postback_id for m in first[0][0] if isinstance(m, Postback)]
-        await outcomes(settings, some)
+        try:
+            await outcomes(settings, some, within=60)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nworker a:\n{a.output()}") from None
         a.stop(signal.SIGKILL)  # mid-backlog: offsets not yet committed
         shutil.rmtree(settings.data_dir)
 

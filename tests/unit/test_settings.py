@@ -146,6 +146,7 @@ def _custom(tmp_path: Path) -> Settings:
         query_max_result_rows=5000,
         query_max_result_bytes=1024,
         query_max_execution_s=2.5,
+        worker_app_id="hopstream-worker-eu",
         late_click_grace_s=1.5,
         click_sweep_s=30.0,
         log_level="DEBUG",
@@ -317,3 +318,9 @@ def test_retention_and_query_limits_are_range_checked(variable: str, value: str)
     # 0 days keeps rows forever; a negative TTL or an unlimited query endpoint is a mistake.
     with pytest.raises(SettingsError, match=variable):
         Settings.from_env({variable: value})
+
+
+@pytest.mark.parametrize("value", ["", "has space", "slash/name", "x" * 101])
+def test_worker_app_id_is_checked(value: str) -> None:
+    with pytest.raises(SettingsError, match="HOPSTREAM_WORKER_APP_ID"):
+        Settings().replace(worker_app_id=value)
