@@ -205,14 +205,13 @@ def _migrate(settings: Settings, status_only: bool) -> int:
 
 
 def _schemas(write: bool) -> int:
-    from schemas.registry import JSON_DIR, expected_schema_files, write_schema_files
+    from schemas.registry import stale_schema_files, write_schema_files
 
     if write:
         for path in write_schema_files():
             print(f"wrote {path}")
         return 0
-    stale = [name for name, content in expected_schema_files().items()
-             if not (JSON_DIR / name).exists() or (JSON_DIR / name).read_bytes() != content]
+    stale = stale_schema_files()
     if stale:
         print(f"stale: {', '.join(stale)} (run `hopstream schemas --write`)", file=sys.stderr)
         return 1

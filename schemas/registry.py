@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from hopstream.generated import stale_files, write_files
 from schemas import topics
 from schemas.codec import json_schema
 from schemas.messages import Click, Conversion, Offer, Postback, PostbackIssue, SinkReject
@@ -39,10 +40,8 @@ def expected_schema_files() -> dict[str, bytes]:
 
 
 def write_schema_files(directory: Path = JSON_DIR) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, content in expected_schema_files().items():
-        path = directory / name
-        path.write_bytes(content)
-        written.append(path)
-    return written
+    return write_files(directory, expected_schema_files())
+
+
+def stale_schema_files(directory: Path = JSON_DIR) -> list[str]:
+    return stale_files(directory, expected_schema_files())

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import hopstream
+from hopstream.generated import stale_files, write_files
 from hopstream.reference import configuration, topics
 
 DOCS_DIR = Path(hopstream.__file__).resolve().parent.parent / "docs"
@@ -25,20 +26,13 @@ def expected_documents() -> dict[str, str]:
     return {name: render() for name, render in RENDERERS.items()}
 
 
+def _expected_bytes() -> dict[str, bytes]:
+    return {name: text.encode("utf-8") for name, text in expected_documents().items()}
+
+
 def stale_documents(directory: Path = DOCS_DIR) -> list[str]:
-    stale = []
-    for name, text in expected_documents().items():
-        path = directory / name
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            stale.append(name)
-    return stale
+    return stale_files(directory, _expected_bytes())
 
 
 def write_documents(directory: Path = DOCS_DIR) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in expected_documents().items():
-        path = directory / name
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return written
+    return write_files(directory, _expected_bytes())
