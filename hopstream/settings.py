@@ -221,8 +221,10 @@ class Settings:
     )
     late_click_grace_s: float = _setting(
         "HOPSTREAM_LATE_CLICK_GRACE_S",
-        "How long the worker keeps a postback whose click it has not seen, waiting for the "
-        "click, before it becomes issue `unknown_click`.",
+        "How long a postback waits for what it needs and has not reached the worker yet: "
+        "its click, its offer, or (a refund or chargeback) the sale it reverses; then it "
+        "becomes issue `unknown_click`, `unknown_offer` or `nothing_to_reverse`. Counted "
+        "in clicks the worker has read (their publish times), not in its wall clock.",
         600.0,
     )
     click_sweep_s: float = _setting(

@@ -87,11 +87,15 @@ def register(app: Any, settings: Settings) -> OffersView:
         await offers.ready.wait()
         async for event in stream.events():  # type: ignore[attr-defined]
             message = event.message
+            # Record timestamps are when the receiver published (seconds, from Faust).
+            published_ms = None if message.timestamp is None else int(message.timestamp * 1000)
             try:
                 if message.topic == topics.RAW_POSTBACKS.name:
-                    await processor.on_postback(message.key, message.value)
+                    await processor.on_postback(
+                        message.key, message.value, message.partition, published_ms)
                 elif message.topic == topics.RAW_CLICKS.name:
-                    await processor.on_click(message.key, message.value)
+                    await processor.on_click(message.key, message.value, message.partition,
+                                             message.offset, published_ms)
                 else:
                     try:
                         await processor.on_tick(message.partition)
@@ -99,7 +103,7 @@ def register(app: Any, settings: Settings) -> OffersView:
                         log.exception("tick of partition %d failed", message.partition)
             finally:
                 # Before the next event, which acknowledges this one (`streams.tableio`).
-                await processor.io.send()
+                await processor.flush()
 
     @app.timer(tick_interval_s(settings))  # type: ignore[untyped-decorator]
     async def tick() -> None:

@@ -9,6 +9,13 @@ offer as currently published, the postback and the click's ledger, and checks in
 
 The decision is recorded in the ledger; a postback id the ledger already decided gets the
 same decision again (see `streams.ledger` for why).
+
+Three of those issues can be early rather than final: the click may still come, the offer
+may still be published, the sale a refund reverses may still arrive (two receivers, a
+spooled message). Until the postback's grace period is over (`final=False`), `settle`
+returns None for them instead of deciding, and the postback waits (`streams.processor`).
+A reversal waits only if its receipt was never credited on the click: one whose credit
+was already reversed is final at once.
 """
 
 from __future__ import annotations
@@ -23,14 +30,25 @@ from schemas.messages import Click, Conversion, Offer, Postback, PostbackIssue
 from streams import rules
 from streams.ledger import Decision, Ledger
 
+WAITING = frozenset({"unknown_click", "unknown_offer", "nothing_to_reverse"})
+
 
 def settle(click: Click | None, offer: Offer | None, postback: Postback, ledger: Ledger,
-           now_ms: int) -> Conversion | PostbackIssue:
+           now_ms: int, final: bool = True) -> Conversion | PostbackIssue | None:
+    """The postback's outcome, or None while it should wait (only when not `final`)."""
     decision = ledger.decisions.get(postback.postback_id)
     if decision is None:
         decision = decide(click, offer, postback, ledger)
+        if not final and waits(decision, postback, ledger):
+            return None
         ledger.record(postback.postback_id, decision, postback.event, postback.receipt, now_ms)
     return outcome(click, postback, decision)
+
+
+def waits(decision: Decision, postback: Postback, ledger: Ledger) -> bool:
+    if decision.reason == "nothing_to_reverse":
+        return bool(postback.receipt) and not ledger.ever_credited(postback.receipt)
+    return decision.reason in WAITING
 
 
 def decide(click: Click | None, offer: Offer | None, postback: Postback, ledger: Ledger
@@ -39,8 +57,8 @@ def decide(click: Click | None, offer: Offer | None, postback: Postback, ledger:
         return _issue("unknown_click", "click_id: no click with this id arrived within the "
                       "late-click grace period")
     if offer is None:
-        return _issue("unknown_offer", f"offer_id: the click's offer {click.offer_id!r} is "
-                      "not published (hopstream offers apply)")
+        return _issue("unknown_offer", f"offer_id: the click's offer {click.offer_id!r} was "
+                      "not published (hopstream offers apply) within the grace period")
     # An INS notification is authenticated by its encryption (the account's secret key),
     # and ClickBank cannot add the offer's token to it.
     if offer.postback_token is not None and not postback.ins_account and not hmac.compare_digest(

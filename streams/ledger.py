@@ -59,6 +59,10 @@ class Ledger:
         """Some receipt still has a net amount credited (a later reversal has work to do)."""
         return any(self.still_credited(r) > 0 for r in {c.receipt for c in self.credits})
 
+    def ever_credited(self, receipt: str) -> bool:
+        """Some postback was credited for `receipt` on this click (reversed or not)."""
+        return any(c.receipt == receipt for c in self.credits)
+
     def still_credited(self, receipt: str) -> Decimal:
         """Net amount credited for `receipt` on this click (credits minus reversals)."""
         return sum((c.payout for c in self.credits if c.receipt == receipt), Decimal(0))

@@ -8,29 +8,38 @@ what Faust needs to write it to the right changelog partition.
 
 Exactly one outcome per postback, even across crashes (delivery is at least once; Faust
 flushes everything produced before it commits an offset):
-- a postback whose click is known is settled at once; its decision goes to the ledger;
-- a postback whose click is unknown is parked in `pending` (deduplicated by postback id);
-- a click settles its parked postbacks; a tick settles those whose grace period is over
-  as `unknown_click`. Parked entries are deleted only by a tick, after the outcomes were
-  acknowledged by the broker (one `producer.flush()` per partition and tick, not one per
-  click), so a crash in between replays them, and the ledger makes the replay re-emit
-  the same decision.
+- a postback that can be decided is settled at once; its decision goes to the ledger;
+- one that has to wait (`streams.join.WAITING`: its click, its offer or the credit it
+  reverses has not arrived) is parked in `pending` (deduplicated by postback id);
+- a click, and a postback that adds credit to a click, retry that click's waiting
+  postbacks; a tick retries those of its partition (an offer may have been published) and
+  settles for good those whose grace period is over on the partition's clock
+  (`streams.progress`).
+Parked entries are deleted only by a tick, after the broker acknowledged everything
+produced while settling them (their outcomes and ledger records), so a crash in between
+replays them, and the ledger makes the replay re-emit the same decision.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from faust.types import TP
+
 from hopstream.ids import new_id
 from hopstream.settings import Settings
+from schemas import topics
 from schemas.codec import decode, encode
 from schemas.messages import Click, Conversion, Postback, PostbackIssue
 from streams.join import issue_for, settle
-from streams.ledger import Ledger
+from streams.ledger import Decision, Ledger
 from streams.offers_view import OffersView
+from streams.progress import ClickProgress
 from streams.state import (
     Parked,
     clicked_at_micros,
@@ -48,10 +57,18 @@ DAY_MS = 86_400_000
 # ClickBank refunds within 60 days of a sale, and chargebacks arrive months later.
 REVERSAL_HORIZON_DAYS = 180
 DEFAULT_WINDOW_DAYS = 60
+# `Processor._settle`'s final_until_ms: every postback decided for good, or none.
+ALL, NONE = 2**63, -(2**63)
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    waiting: list[Parked]  # postbacks that wait on (for their click, offer or credit)
+    added: bool  # a credit was added to the click's ledger
 
 
 class Processor:
@@ -64,10 +81,28 @@ class Processor:
         self.conversions = conversions
         self.issues = issues
         self.io = TableIO(app)
+        self.progress = ClickProgress()
         self.last_sweep_ms: dict[int, int] = {}
+        # Parked postbacks this process settled outside a tick, and what the broker has
+        # still to acknowledge for them per partition: the tick waits for these before it
+        # deletes the entries (and re-emits a settled entry it does not know of: one
+        # settled before a restart, whose outcome may not have reached the broker).
+        self.settled_parked: set[str] = set()
+        self.unacknowledged: dict[int, list[asyncio.Future[Any]]] = {}
+        self.tracking: int | None = None  # partition whose sends `flush` must remember
+
+    async def flush(self) -> None:
+        """Hand what the current event produced to the producer; the agent calls it after
+        each event, before the next one (which acknowledges this one)."""
+        delivered = await self.io.send()
+        if self.tracking is not None:
+            self.unacknowledged.setdefault(self.tracking, []).extend(delivered)
+            self.tracking = None
 
     # --- clicks -------------------------------------------------------------------------
-    async def on_click(self, key: bytes, raw: bytes) -> None:
+    async def on_click(self, key: bytes, raw: bytes, partition: int, offset: int,
+                       published_ms: int | None) -> None:
+        self.progress.handled(partition, offset, published_ms or now_ms())
         try:
             click = decode(Click, raw)
         except ValueError:
@@ -75,22 +110,24 @@ class Processor:
             log.exception("cannot process click with key %r", key)
             return
         self.io.put(self.clicks, key, encode_click(click))
-        parked = decode_parked(self.io.get(self.pending, key))
-        if parked:
-            # Settled now; the entry is deleted by the next tick, after a flush (see above).
-            self._settle(key, click, parked)
+        self._retry_parked(key, click, partition)
 
     # --- postbacks ------------------------------------------------------------------------
-    async def on_postback(self, key: bytes, raw: bytes) -> None:
+    async def on_postback(self, key: bytes, raw: bytes, partition: int,
+                          published_ms: int | None) -> None:
         try:
             postback = decode(Postback, raw)
             click_raw = self.io.get(self.clicks, key)
-            if click_raw is not None:
-                self._settle(key, decode_click(click_raw), [Parked(0, postback.postback_id, raw)])
-            elif self._replayable_without_click(key, postback.postback_id):
-                self._settle(key, None, [Parked(0, postback.postback_id, raw)])  # a replay
-            else:
-                self._park(key, postback.postback_id, raw)
+            click = decode_click(click_raw) if click_raw is not None else None
+            entry = Parked(published_ms or now_ms(), postback.postback_id, raw)
+            if click is None and not self._replayable_without_click(key, postback.postback_id):
+                self._park(key, [entry])
+                return
+            credits = self._settle(key, click, [entry], NONE)
+            if credits.waiting:
+                self._park(key, credits.waiting)
+            elif credits.added and click is not None:
+                self._retry_parked(key, click, partition)
         except Exception as exc:
             self.processing_error(raw, exc)
 
@@ -103,31 +140,67 @@ class Processor:
         decision = Ledger.decode(self.io.get(self.ledger, key)).decisions.get(postback_id)
         return decision is not None and decision.reason == "unknown_click"
 
-    def _park(self, key: bytes, postback_id: str, raw: bytes) -> None:
+    def _park(self, key: bytes, entries: list[Parked]) -> None:
         parked = decode_parked(self.io.get(self.pending, key))
-        if any(p.postback_id == postback_id for p in parked):
-            return  # a replay of a postback already waiting
-        parked.append(Parked(now_ms(), postback_id, raw))
-        self.io.put(self.pending, key, encode_parked(parked))
+        known = {p.postback_id for p in parked}
+        new = [p for p in entries if p.postback_id not in known]  # replays already wait
+        if new:
+            self.io.put(self.pending, key, encode_parked(parked + new))
 
-    def _settle(self, key: bytes, click: Click | None, postbacks: list[Parked]) -> None:
-        """Decide each postback against the click's ledger, record, then emit."""
+    def _retry_parked(self, key: bytes, click: Click, partition: int) -> None:
+        """Settle what waits on this click now that something arrived (the click, or a
+        credit a waiting reversal needs); what still waits stays parked for the tick."""
+        parked = decode_parked(self.io.get(self.pending, key))
+        for _ in range(len(parked)):  # each round settles one more, or stops
+            decided = Ledger.decode(self.io.get(self.ledger, key)).decisions
+            open_ = [p for p in parked if p.postback_id not in decided]
+            if not open_:
+                return
+            result = self._settle(key, click, open_, NONE)
+            settled = {p.postback_id for p in open_} - {p.postback_id for p in result.waiting}
+            self.settled_parked |= settled
+            if settled:
+                self.tracking = partition
+            if not (settled and result.added):
+                return
+
+    def _settle(self, key: bytes, click: Click | None, postbacks: list[Parked],
+                final_until_ms: int = ALL) -> Settled:
+        """Decide each postback against the click's ledger, record, then emit.
+
+        Postbacks published after `final_until_ms` may wait (`NONE`: all of them);
+        those published at or before it are decided for good (their grace is over)."""
         ledger = Ledger.decode(self.io.get(self.ledger, key))
-        decided = len(ledger.decisions)
+        decided, credits = len(ledger.decisions), len(ledger.credits)
         out: list[Conversion | PostbackIssue] = []
+        waiting: list[Parked] = []
         for parked in postbacks:
+            is_final = parked.at_ms <= final_until_ms
             try:
                 postback = decode(Postback, parked.message)
                 offer = self.offers.get(click.offer_id) if click is not None else None
-                out.append(settle(click, offer, postback, ledger, now_ms()))
+                result = settle(click, offer, postback, ledger, now_ms(), is_final)
             except Exception as exc:
-                self.processing_error(parked.message, exc)
+                self._record_error(ledger, parked, exc)
+                continue
+            if result is None:
+                waiting.append(parked)
+            else:
+                out.append(result)
         messages = [(o, encode(o)) for o in out]  # encode before recording anything
         if len(ledger.decisions) != decided:
             self.io.put(self.ledger, key, ledger.encode())
         for message, value in messages:
             target = self.conversions if isinstance(message, Conversion) else self.issues
             self.io.emit(target, message.click_id.encode(), value)
+        return Settled(waiting, added=len(ledger.credits) > credits)
+
+    def _record_error(self, ledger: Ledger, parked: Parked, exc: Exception) -> None:
+        """A processing error is the postback's outcome: remembered like any decision, so a
+        parked postback is not retried (and reported) again at every tick."""
+        ledger.decisions.setdefault(parked.postback_id, Decision(
+            converted=False, reason="processing_error", detail=f"{type(exc).__name__}: {exc}"))
+        self.processing_error(parked.message, exc)
 
     def processing_error(self, raw: bytes, exc: Exception) -> None:
         log.error("processing failed; recorded as processing_error", exc_info=exc)
@@ -150,28 +223,55 @@ class Processor:
             self._sweep(partition)
 
     async def _settle_parked(self, partition: int) -> None:
-        """Expire waiting postbacks past the grace period, and clear the ones their click
-        completed; one broker round trip for the whole partition."""
-        deadline = now_ms() - int(self.settings.late_click_grace_s * 1000)
+        """Retry the partition's waiting postbacks (an offer may have been published),
+        settle for good those whose grace period is over on the partition's clock, and
+        delete the entries settled since the last tick, once the broker has acknowledged
+        everything produced for them."""
+        deadline = await self._clock(partition) - int(self.settings.late_click_grace_s * 1000)
         remaining: dict[bytes, list[Parked]] = {}
+        dropped: set[str] = set()
         for key, raw in self.io.items(self.pending, partition):
             parked = decode_parked(raw)
-            if self.io.get(self.clicks, key) is not None:
-                remaining[key] = []  # settled when the click came: decisions in the ledger
-                continue
-            expired = [p for p in parked if p.at_ms <= deadline]
-            if expired:
-                self._settle(key, None, expired)
-                remaining[key] = [p for p in parked if p.at_ms > deadline]
+            click_raw = self.io.get(self.clicks, key)
+            click = decode_click(click_raw) if click_raw is not None else None
+            decisions = Ledger.decode(self.io.get(self.ledger, key)).decisions
+            # A credited postback needs its click to be emitted again; after a crash the
+            # click can be restored later than the ledger: wait for it.
+            blocked = {p.postback_id for p in parked if click is None
+                       and (d := decisions.get(p.postback_id)) is not None and d.converted}
+            # Settled, but not by this process: the outcome may not have reached the
+            # broker before a restart. The ledger re-emits the same decision.
+            unsure = [p for p in parked if p.postback_id in decisions
+                      and p.postback_id not in self.settled_parked | blocked]
+            if unsure:
+                self._settle(key, click, unsure)
+            open_ = [p for p in parked if p.postback_id not in decisions]
+            waiting = self._settle(key, click, open_, deadline).waiting if open_ else []
+            keep = {p.postback_id for p in waiting} | blocked
+            if len(keep) != len(parked):
+                remaining[key] = [p for p in parked if p.postback_id in keep]
+                dropped.update(p.postback_id for p in parked if p.postback_id not in keep)
         if not remaining:
             return
-        await self.io.send()
-        await self.app.producer.flush()
-        for key, waiting in remaining.items():
-            if waiting:
-                self.io.put(self.pending, key, encode_parked(waiting))
+        produced = self.unacknowledged.pop(partition, []) + await self.io.send()
+        await asyncio.gather(*produced)  # the barrier: acknowledged, or the tick fails
+        for key, kept in remaining.items():
+            if kept:
+                self.io.put(self.pending, key, encode_parked(kept))
             else:
                 self.io.delete(self.pending, key)
+        self.settled_parked -= dropped
+
+    async def _clock(self, partition: int) -> int:
+        """The partition's clock for grace periods (`streams.progress`)."""
+        tp = TP(topics.RAW_CLICKS.name, partition)
+        consumer = self.app.consumer
+        try:
+            high_watermark = consumer.highwater(tp)
+            position = await consumer.position(tp)
+        except Exception:  # not assigned (a rebalance under way): nothing expires yet
+            high_watermark = position = None
+        return self.progress.now(partition, high_watermark, position, now_ms())
 
     def _sweep(self, partition: int) -> None:
         """Delete clicks and ledgers older than the longest attribution window + 1 day.

@@ -5,9 +5,9 @@ window), so they are stored compactly: only what a conversion copies from its cl
 a JSON array whose first element is the click time in microseconds. That keeps RocksDB and
 the changelog small and lets the sweep read a click's age without parsing the rest.
 
-Waiting postbacks are stored per click id as a list of [parked_at_ms, postback_id,
-postback JSON]: the time the worker parked them is what the late-click grace period counts
-from, and it is in the table so that it survives restarts.
+Waiting postbacks are stored per click id as a list of [published_ms, postback_id,
+postback JSON]: the postback's publish time (its record timestamp) is what its grace period
+counts from (`streams.progress`), and it is in the table so that it survives restarts.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def clicked_at_micros(raw: bytes) -> int:
 class Parked:
     """A postback waiting for its click."""
 
-    at_ms: int  # when the worker parked it: the grace period counts from here
+    at_ms: int  # when it was published (record timestamp): the grace period counts from here
     postback_id: str
     message: bytes
 

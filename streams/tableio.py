@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Any
 
@@ -31,6 +32,7 @@ from faust import current_event
 log = logging.getLogger(__name__)
 
 PERSIST_EVERY_S = 1.0
+EXIT_RECORD_LOST = 75  # EX_TEMPFAIL: restart me
 
 
 class TableIO:
@@ -72,18 +74,22 @@ class TableIO:
         """An output message, partitioned by key like `topic.send` does."""
         self.queued.append((topic.get_topic_name(), key, value, None, None))
 
-    async def send(self) -> None:
-        """Hand every queued record to the producer (returns before the broker acks)."""
+    async def send(self) -> list[asyncio.Future[Any]]:
+        """Hand every queued record to the producer (returns before the broker acks), and
+        return the futures of their acknowledgements, for a caller that needs a barrier."""
         queued, self.queued = self.queued, []
         producer = self.app.producer
+        sent = []
         for topic, key, value, partition, table in queued:
             delivered = await producer.send(topic, key, value, partition, None, None)
             if table is None:
                 delivered.add_done_callback(_check_delivered)
             else:
                 delivered.add_done_callback(lambda d, store=table.data: self._acked(store, d))
+            sent.append(delivered)
         if self.acked and time.monotonic() - self.persisted_at >= PERSIST_EVERY_S:
             self.persist_offsets()
+        return sent
 
     def _acked(self, store: Any, delivered: asyncio.Future[Any]) -> None:
         if _check_delivered(delivered):
@@ -115,7 +121,16 @@ def _changelog(table: Any) -> str:
 
 
 def _check_delivered(delivered: asyncio.Future[Any]) -> bool:
-    if delivered.cancelled() or delivered.exception() is not None:
-        log.error("the broker did not take a record", exc_info=delivered.exception())
-        return False
+    """A record the broker did not take (after the producer's own retries) is lost, and
+    Faust would still commit the offset of the event that produced it: the outcome or the
+    table change would be gone for good. Stop the process at once instead, before any
+    further commit; restarted, the worker handles those events again from the last
+    committed offset, and the ledger makes that replay emit the same decisions."""
+    if delivered.cancelled():
+        return False  # the producer is stopping: shutdown, not a lost record
+    if delivered.exception() is not None:
+        log.critical("the broker did not take a record; stopping without committing",
+                     exc_info=delivered.exception())
+        logging.shutdown()
+        os._exit(EXIT_RECORD_LOST)
     return True

@@ -30,7 +30,8 @@ from tests.waiting import eventually, read_topic
 
 pytestmark = pytest.mark.kafka
 
-GRACE_S = 2.0
+# Long enough for a test to publish an offer while a postback waits for it.
+GRACE_S = 5.0
 KETO = offer(
     "keto",
     {"event": "purchase", "payout": "postback"},
@@ -125,6 +126,45 @@ async def test_a_click_that_never_comes_makes_unknown_click_after_the_grace_peri
     assert {type(o) for o in found[p.postback_id]} == {PostbackIssue}
 
 
+async def test_a_refund_before_its_sale_waits_for_the_sale_and_reverses_it(
+    worker: Process, producer: AIOKafkaProducer, worker_settings: Settings
+) -> None:
+    # Two receivers, or a spooled sale: the refund reaches the worker first.
+    c = click()
+    refund = postback(c.click_id, "refund", None, "EARLYREF")
+    sale = postback(c.click_id, "purchase", "41.00", "EARLYREF")
+    await send(producer, c, refund)
+    await parked(worker_settings, c.click_id)
+    await send(producer, sale)
+
+    found = await outcomes(worker_settings, [refund.postback_id, sale.postback_id])
+    paid = {pid: [o.payout for o in found[pid] if isinstance(o, Conversion)] for pid in found}
+    assert paid == {sale.postback_id: [Decimal("41.00")],
+                    refund.postback_id: [Decimal("-41.00")]}, found
+
+
+async def test_a_postback_waits_for_an_offer_published_after_it(
+    worker: Process, producer: AIOKafkaProducer, worker_settings: Settings
+) -> None:
+    c = click("latecomer")
+    p = postback(c.click_id, payout="23.00")
+    await send(producer, c, p)
+    await parked(worker_settings, c.click_id)
+    await asyncio.to_thread(
+        publish_offers, worker_settings, offer("latecomer", {"event": "*", "payout": "50%"}))
+
+    conversion = await outcome(worker_settings, p)
+    assert isinstance(conversion, Conversion), conversion
+    assert conversion.payout == Decimal("11.500000")
+
+
+async def parked(settings: Settings, click_id: str) -> None:
+    """Wait until the worker parked a postback for this click (its pending table's
+    changelog has the key)."""
+    await read_topic(settings.bootstrap_servers, "hopstream-worker-pending_postbacks-changelog",
+                     lambda rs: any(r.key == click_id.encode() for r in rs))
+
+
 async def test_every_payout_kind_dedupe_and_reversal_on_one_click(
     worker: Process, producer: AIOKafkaProducer, worker_settings: Settings
 ) -> None:
@@ -171,7 +211,7 @@ async def test_every_payout_kind_dedupe_and_reversal_on_one_click(
     assert paid(refund) == Decimal("-12.50")              # reverses the upsell's credit
     assert reason(refund_again) == "duplicate"
     assert paid(chargeback) == Decimal("-37.00")          # reverses the sale
-    assert reason(nothing) == "nothing_to_reverse"
+    assert reason(nothing) == "nothing_to_reverse"       # after waiting for a sale
     assert reason(other) == "missing_payout"              # `*: postback`, none sent
     total = sum(o.payout for o in result.values() if isinstance(o, Conversion))
     assert total == Decimal("26.172840")  # 37 + 12.5 + 6.17284 + 20 - 12.5 - 37

@@ -20,9 +20,11 @@ NOW_MS = 1_700_000_000_000
 
 def _settle(ledger: Ledger | None = None, offer: Offer | None = None, click: Any = "default",
             **postback_changes: Any) -> Conversion | PostbackIssue:
-    return settle(samples.click() if click == "default" else click,
-                  offer or samples.offer(), samples.postback(**postback_changes),
-                  ledger if ledger is not None else Ledger(), NOW_MS)
+    result = settle(samples.click() if click == "default" else click,
+                    offer or samples.offer(), samples.postback(**postback_changes),
+                    ledger if ledger is not None else Ledger(), NOW_MS)
+    assert result is not None  # final by default: always decided
+    return result
 
 
 def _conversion(**kwargs: Any) -> Conversion:
@@ -161,3 +163,42 @@ def test_an_ins_notification_needs_no_token_its_encryption_authenticates_it() ->
     assert conversion.payout == samples.postback().payout
     # The same postback over HTTP, without the token, is refused.
     assert _reason(token="", ins_account="") == "bad_token"
+
+
+def test_what_may_still_arrive_waits_until_the_grace_period_is_over() -> None:
+    offer = samples.offer(payouts=[PayoutRule(event="purchase", payout="postback"),
+                                   PayoutRule(event="refund", payout="reverse")])
+    ledger = Ledger()
+    early = [
+        (None, offer, samples.postback()),  # the click may still come
+        (samples.click(), None, samples.postback()),  # the offer may still be published
+        (samples.click(), offer, samples.postback(event="refund", receipt="LATER001")),
+    ]
+    for click, offer_, postback in early:
+        assert settle(click, offer_, postback, ledger, NOW_MS, final=False) is None
+    assert ledger.decisions == {} and ledger.credits == []  # nothing recorded while waiting
+    # The sale arrives: the refund that waited for it reverses it.
+    _conversion(ledger=ledger, offer=offer, postback_id="sale", receipt="LATER001")
+    refund = settle(samples.click(), offer, early[2][2], ledger, NOW_MS, final=False)
+    assert isinstance(refund, Conversion) and refund.payout == Decimal("-12.345678")
+    # Grace over: the same early postbacks are decided for good.
+    decided = [settle(c, o, p, Ledger(), NOW_MS, final=True) for c, o, p in early]
+    assert [d.reason for d in decided if isinstance(d, PostbackIssue)] == [
+        "unknown_click", "unknown_offer", "nothing_to_reverse"]
+
+
+def test_a_reversal_of_a_receipt_already_reversed_does_not_wait() -> None:
+    offer = samples.offer(payouts=[PayoutRule(event="purchase", payout="postback"),
+                                   PayoutRule(event="refund", payout="reverse"),
+                                   PayoutRule(event="chargeback", payout="reverse")])
+    ledger = Ledger()
+    _conversion(ledger=ledger, offer=offer)
+    _conversion(ledger=ledger, offer=offer, postback_id="r1", event="refund", payout=None)
+    chargeback = settle(samples.click(), offer, samples.postback(
+        postback_id="c1", event="chargeback", payout=None), ledger, NOW_MS, final=False)
+    assert isinstance(chargeback, PostbackIssue)
+    assert chargeback.reason == "nothing_to_reverse"
+    # Nor does one that names no receipt: nothing could ever match it.
+    nameless = settle(samples.click(), offer, samples.postback(
+        postback_id="c2", event="refund", receipt=""), Ledger(), NOW_MS, final=False)
+    assert isinstance(nameless, PostbackIssue) and nameless.reason == "nothing_to_reverse"
