@@ -182,7 +182,7 @@ def _apply_offers(settings: Settings, path: Path, prune: bool) -> int:
     asyncio.run(ensure_topics(settings))
     result = asyncio.run(apply_offers(settings, offers, prune=prune))
     for label, ids in (("published", result.written), ("unchanged", result.unchanged),
-                       ("removed", result.removed)):
+                       ("retired", result.retired)):
         if ids:
             print(f"{label}: {', '.join(ids)}")
     return 0

@@ -138,6 +138,10 @@ class Offer:
     postback_token: str | None = doc("Token postbacks for this offer must carry.", default=None)
     attribution_window_days: int = doc("Days after the click a sale is credited.", default=60)
     payouts: list[PayoutRule] = doc("Payout rules, first match wins.", default_factory=list)
+    retired: bool = doc(
+        "Removed from the offers file (`offers apply --prune`): new postbacks are "
+        "`unknown_offer`, but its `reverse` rules still reverse earlier credits (refunds and "
+        "chargebacks come months after a sale).", default=False)
     schema_version: int = field(default=1)
 
 

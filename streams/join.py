@@ -4,8 +4,9 @@ Pure logic, unit-tested directly; the agents in `streams.agents` only move bytes
 `settle` takes the click (None once the late-click grace period is over), the click's
 offer as currently published, the postback and the click's ledger, and checks in order:
 
-    unknown_click -> unknown_offer -> bad_token -> no_rule -> expired -> duplicate
-    -> the rule's price (missing_payout, nothing_to_reverse) -> conversion
+    unknown_click -> unknown_offer -> bad_token -> unknown_offer (retired offer, unless
+    the rule reverses) -> no_rule -> expired -> duplicate -> the rule's price
+    (missing_payout, nothing_to_reverse) -> conversion
 
 The decision is recorded in the ledger; a postback id the ledger already decided gets the
 same decision again (see `streams.ledger` for why).
@@ -39,13 +40,15 @@ def settle(click: Click | None, offer: Offer | None, postback: Postback, ledger:
     decision = ledger.decisions.get(postback.postback_id)
     if decision is None:
         decision = decide(click, offer, postback, ledger)
-        if not final and waits(decision, postback, ledger):
+        if not final and waits(decision, offer, postback, ledger):
             return None
         ledger.record(postback.postback_id, decision, postback.event, postback.receipt, now_ms)
     return outcome(click, postback, decision)
 
 
-def waits(decision: Decision, postback: Postback, ledger: Ledger) -> bool:
+def waits(decision: Decision, offer: Offer | None, postback: Postback, ledger: Ledger) -> bool:
+    if decision.reason == "unknown_offer":
+        return offer is None  # not yet published; a retired offer is final
     if decision.reason == "nothing_to_reverse":
         return bool(postback.receipt) and not ledger.ever_credited(postback.receipt)
     return decision.reason in WAITING
@@ -66,6 +69,9 @@ def decide(click: Click | None, offer: Offer | None, postback: Postback, ledger:
     ):
         return _issue("bad_token", f"token: does not match offer {offer.id!r}'s postback_token")
     rule = rules.match_rule(offer, postback.event)
+    if offer.retired and (rule is None or not rules.is_reversal(rule)):
+        return _issue("unknown_offer", f"offer_id: the click's offer {offer.id!r} was retired "
+                      "(removed from the offers file); only its reversals still apply")
     if rule is None:
         return _issue("no_rule", f"event: offer {offer.id!r} has no payout rule for event "
                       f"{postback.event!r}")

@@ -2,9 +2,10 @@
 
 Each offer is written keyed by its id (the latest definition per id wins, and compaction
 keeps only that). Offers whose definition is unchanged are not written again. With
-`--prune`, offers on the topic that the file no longer lists get a tombstone, which removes
-them from every worker; without it, the file only adds and updates (several files can
-share one topic).
+`--prune`, offers on the topic that the file no longer lists are retired: written again
+with `retired: true`, not deleted, because refunds and chargebacks of their earlier sales
+keep coming for months and must still find the `reverse` rule (`streams.join`). Without
+it, the file only adds and updates (several files can share one topic).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 
 from hopstream.settings import Settings
 from schemas import topics
-from schemas.codec import encode
+from schemas.codec import decode, encode
 from schemas.messages import Offer
 from services.kafka.producer import make_producer
 from streams.offers_view import read_to_end, start_reader
@@ -23,12 +24,12 @@ from streams.offers_view import read_to_end, start_reader
 class Applied:
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
 
 
 async def apply_offers(settings: Settings, offers: dict[str, Offer], prune: bool = False
                        ) -> Applied:
-    published = await _published(settings)
+    published = await published_offers(settings)
     result = Applied()
     producer = make_producer(settings, client_id="hopstream-offers")
     await producer.start()
@@ -42,15 +43,20 @@ async def apply_offers(settings: Settings, offers: dict[str, Offer], prune: bool
             result.written.append(offer_id)
         if prune:
             for offer_id in sorted(set(published) - set(offers)):
+                offer = decode(Offer, published[offer_id])
+                if offer.retired:
+                    continue
+                offer.retired = True
                 await producer.send_and_wait(topics.OFFERS.name, key=offer_id.encode(),
-                                             value=None)
-                result.removed.append(offer_id)
+                                             value=encode(offer))
+                result.retired.append(offer_id)
     finally:
         await producer.stop()
     return result
 
 
-async def _published(settings: Settings) -> dict[str, bytes]:
+async def published_offers(settings: Settings) -> dict[str, bytes]:
+    """Every offer on the topic now (id -> its encoded value), retired ones included."""
     current: dict[str, bytes] = {}
 
     def keep(key: bytes | None, value: bytes | None) -> None:

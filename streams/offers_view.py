@@ -3,7 +3,9 @@
 Offers are small and every worker needs all of them (a click on any partition can belong to
 any offer), so each worker reads every partition of the topic from the beginning, with no
 consumer group, and keeps following it: a rule published with `hopstream offers apply`
-applies to the next postback, without a restart. A tombstone (null value) removes an offer.
+applies to the next postback, without a restart. A tombstone (null value) removes an
+offer; `offers apply --prune` retires offers instead (`retired: true`), so reversals of
+their sales still find their rules.
 
 The worker does not process anything before it has read the topic up to the end offsets it
 saw at start (`ready`), so a restart never prices postbacks with no offers loaded.

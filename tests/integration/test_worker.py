@@ -14,7 +14,8 @@ from aiokafka import AIOKafkaProducer
 from hopstream.settings import Settings
 from schemas import topics
 from schemas.codec import decode
-from schemas.messages import Conversion, PostbackIssue
+from schemas.messages import Conversion, Offer, PostbackIssue
+from streams.offers_apply import apply_offers, published_offers
 from tests.processes import Process
 from tests.streams_support import (
     click,
@@ -260,6 +261,36 @@ async def test_a_changed_rule_applies_without_a_restart(
     await asyncio.to_thread(
         publish_offers, worker_settings, offer("live", {"event": "*", "payout": "7.00"}))
     await eventually(priced_at("7.00"), within=20, what="the new rule applied")
+
+
+async def test_a_pruned_offer_is_retired_and_still_reverses_its_sales(
+    worker: Process, producer: AIOKafkaProducer, worker_settings: Settings
+) -> None:
+    retiring = offer("retiring", {"event": "purchase", "payout": "postback"},
+                     {"event": "refund", "payout": "reverse"})
+    await asyncio.to_thread(publish_offers, worker_settings, retiring)
+    sold = click("retiring")
+    sale = postback(sold.click_id, payout="20.00", receipt="RETIRE01")
+    await send(producer, sold, sale)
+    assert isinstance(await outcome(worker_settings, sale), Conversion)
+
+    # `offers apply --prune` with a file that lists every published offer but this one.
+    published = await published_offers(worker_settings)
+    keep = {oid: decode(Offer, v) for oid, v in published.items() if oid != "retiring"}
+    applied = await apply_offers(worker_settings, keep, prune=True)
+    assert applied.retired == ["retiring"]
+
+    async def new_sales_refused() -> bool:
+        p = postback((c := click("retiring")).click_id)
+        await send(producer, c, p)
+        result = await outcome(worker_settings, p)
+        return isinstance(result, PostbackIssue) and "retired" in result.detail
+
+    await eventually(new_sales_refused, within=20, what="the retirement reached the worker")
+    refund = postback(sold.click_id, "refund", None, "RETIRE01")
+    await send(producer, refund)
+    reversed_ = await outcome(worker_settings, refund)
+    assert isinstance(reversed_, Conversion) and reversed_.payout == Decimal("-20.00")
 
 
 async def test_clicks_older_than_the_longest_window_are_swept(

@@ -202,3 +202,18 @@ def test_a_reversal_of_a_receipt_already_reversed_does_not_wait() -> None:
     nameless = settle(samples.click(), offer, samples.postback(
         postback_id="c2", event="refund", receipt=""), Ledger(), NOW_MS, final=False)
     assert isinstance(nameless, PostbackIssue) and nameless.reason == "nothing_to_reverse"
+
+
+def test_a_retired_offer_takes_no_new_sales_but_still_reverses_old_ones() -> None:
+    offer = samples.offer(payouts=[PayoutRule(event="purchase", payout="postback"),
+                                   PayoutRule(event="refund", payout="reverse")])
+    ledger = Ledger()
+    _conversion(ledger=ledger, offer=offer)
+    offer.retired = True
+    sale = settle(samples.click(), offer, samples.postback(postback_id="s2", receipt="NEW00001"),
+                  ledger, NOW_MS, final=False)  # final at once: nothing to wait for
+    assert isinstance(sale, PostbackIssue) and sale.reason == "unknown_offer"
+    assert "retired" in sale.detail
+    refund = _conversion(ledger=ledger, offer=offer, postback_id="r1", event="refund",
+                         payout=None)
+    assert refund.payout == Decimal("-12.345678")
