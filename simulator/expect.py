@@ -6,6 +6,12 @@ visit), from the offers of the same file the pipeline publishes: the expectation
 the payout rules (kpi, fixed, percentage, reversals, recurrent events, duplicates) without
 restating them here. Sends of one visit are decided in plan order, which is the order the
 simulator sends them in (one visit's requests go one after the other).
+
+Conversions are credits only, as the dashboards count them: a kpi event (payout 0) and a
+reversal (a refund or chargeback) are conversion rows, not conversions; their payouts
+(0, negative) still count. `kind` names that split for a rule, as ClickHouse derives it
+from the rule's text (migration 0004; tests/integration/test_conversion_kinds.py checks
+the two agree).
 """
 
 from __future__ import annotations
@@ -15,8 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from schemas.messages import Click, Postback
+from schemas.messages import Click, PayoutRule, Postback
 from simulator.plan import Send, Visit
+from streams import rules
 from streams.join import decide
 from streams.ledger import Ledger
 
@@ -28,14 +35,15 @@ REFUSED = {"macro": ("invalid", 400), "bad_token": ("bad_token", 401),
 @dataclass(frozen=True, slots=True)
 class Outcome:
     status: int           # the receiver's answer
-    reason: str = ""      # the issue it becomes, or "" for a conversion
+    reason: str = ""      # the issue it becomes, or "" for a conversion row
     payout: Decimal = Decimal(0)
+    kind: str = ""        # a conversion row's kind (credit, kpi, reversal); "" for an issue
 
 
 @dataclass(slots=True)
 class Expected:
     clicks: Counter[str] = field(default_factory=Counter)        # per offer
-    conversions: Counter[str] = field(default_factory=Counter)   # per offer
+    conversions: Counter[str] = field(default_factory=Counter)   # per offer, credits only
     payout: dict[str, Decimal] = field(default_factory=dict)     # per offer
     issues: Counter[str] = field(default_factory=Counter)        # per reason
     sent: Counter[str] = field(default_factory=Counter)          # per kind of request
@@ -51,8 +59,16 @@ class Expected:
             if outcome.reason:
                 self.issues[outcome.reason] += 1
             else:
-                self.conversions[offer_id] += 1
+                if outcome.kind == "credit":
+                    self.conversions[offer_id] += 1
                 self.payout[offer_id] += outcome.payout
+
+
+def kind(rule: PayoutRule) -> str:
+    """credit, kpi or reversal: what a conversion priced by `rule` counts as."""
+    if rule.payout == "kpi":
+        return "kpi"
+    return "reversal" if rules.is_reversal(rule) else "credit"
 
 
 def label(send: Send) -> str:
@@ -82,5 +98,7 @@ def outcomes(visit: Visit) -> list[Outcome]:
         decision = decide(click, visit.offer, postback, ledger)
         ledger.record(postback.postback_id, decision, send.event, send.receipt, 0)
         # An issue's decision has no reason-less payout: reason "" means a conversion.
-        result.append(Outcome(200, decision.reason, decision.payout))
+        rule = rules.match_rule(visit.offer, send.event) if decision.converted else None
+        result.append(Outcome(200, decision.reason, decision.payout,
+                              kind(rule) if rule is not None else ""))
     return result

@@ -2,9 +2,13 @@
 
 Applied at start by the process that owns ClickHouse writes (the sink) and by
 `hopstream migrate`. Each file is applied once, in number order, and recorded in
-`<database>.schema_migrations`; its statements are also written with IF NOT EXISTS, so a
-crash between a statement and the record only repeats harmless work. `{database}` in a
-file is replaced by the configured database name.
+`<database>.schema_migrations`; its statements are also written to be repeated (IF NOT
+EXISTS, IF EXISTS, OR REPLACE), so a crash between a statement and the record only repeats
+harmless work. A file that rebuilds a table (0004) is repeatable as a whole: it fills a
+scratch table, swaps it in (EXCHANGE TABLES) and drops the scratch table, so after a crash
+anywhere in it the next run starts over and reaches the same state. A file is applied
+before the sink consumes (services/sink/run.py), so nothing writes meanwhile. `{database}`
+in a file is replaced by the configured database name.
 """
 
 from __future__ import annotations

@@ -3,9 +3,14 @@
 Exact reads: the base tables with FINAL (the sink delivers at least once; FINAL collapses
 a replayed row), each row counted in the minute of its own time (clicks by `clicked_at`,
 conversions by `converted_at`, issues by `received_at`), as `offer_stats` does by hour.
-Conversions are every credited event (kpi events such as order form impressions
-included, refunds as negative payouts), as in `offer_stats`; CR and EPC are sums divided
-(conversions / clicks, payout / clicks) over the range, never averages of averages.
+Each conversion row has a kind (`conversions.kind`, derived in ClickHouse from its payout
+rule: migration 0004): `credit`, `kpi` (an analytics event paying 0, such as an order form
+impression) or `reversal` (a refund or chargeback, negative payout). Conversions count
+credits only, as in `offer_stats`, so CR = conversions / clicks is a conversion rate (a
+refund does not raise it); payout is net (every row: kpi events add 0, reversals
+subtract), and so is EPC = payout / clicks. Both are sums divided over the range, never
+averages of averages. The events table lists every row by event and kind, with the kpi
+events and reversals also counted in the totals.
 
 Money stays Decimal and leaves as a decimal string; the per-minute payout series is also
 sent as numbers, for the chart only.
@@ -25,6 +30,8 @@ TOP_N = 10
 # Dimensions of the "top" tables -> their column (a fixed list: never a caller's text).
 DIMENSIONS = {"offer": "offer_id", "traffic_source": "traffic_source", "campaign": "campaign"}
 FROM = "{from:DateTime64(3, 'UTC')}"
+# What counts as a conversion (CR's numerator): credits, not kpi events nor reversals.
+CREDITS = "countIf(kind = 'credit')"
 
 
 def ratio(numerator: Decimal | int, clicks: int) -> str | None:
@@ -44,12 +51,15 @@ class Stats:
             self._clicks(params), self._minutes(params),
             asyncio.gather(*(self._top(dim, params) for dim in DIMENSIONS)),
             self._events(params), self._issues(params))
-        conversions = sum(e["conversions"] for e in events)
+        by_kind = {kind: sum(e["count"] for e in events if e["kind"] == kind)
+                   for kind in ("credit", "kpi", "reversal")}
+        conversions = by_kind["credit"]
         payout = sum((Decimal(e["payout"]) for e in events), Decimal(0))
         return {
             "from": since.isoformat(), "to": datetime.now(UTC).isoformat(),
             "totals": {"clicks": clicks, "conversions": conversions, "payout": str(payout),
                        "cr": ratio(conversions, clicks), "epc": ratio(payout, clicks),
+                       "kpi_events": by_kind["kpi"], "reversals": by_kind["reversal"],
                        "issues": sum(i["count"] for i in issues)},
             "series": _series(since, minutes),
             "top": dict(zip(DIMENSIONS, tops, strict=True)),
@@ -69,7 +79,7 @@ class Stats:
             f" SELECT toStartOfMinute(clicked_at) AS minute, count() AS c, 0 AS n, "
             f"  toDecimal128(0, 6) AS p FROM {self.db}.clicks FINAL "
             f"  WHERE clicked_at >= {FROM} GROUP BY minute"
-            f" UNION ALL SELECT toStartOfMinute(converted_at), 0, count(), sum(payout) "
+            f" UNION ALL SELECT toStartOfMinute(converted_at), 0, {CREDITS}, sum(payout) "
             f"  FROM {self.db}.conversions FINAL WHERE converted_at >= {FROM} GROUP BY 1"
             f") GROUP BY minute ORDER BY minute", params)
 
@@ -79,7 +89,7 @@ class Stats:
             f"SELECT key, sum(c) AS clicks, sum(n) AS conversions, sum(p) AS payout FROM ("
             f" SELECT {column} AS key, count() AS c, 0 AS n, toDecimal128(0, 6) AS p"
             f"  FROM {self.db}.clicks FINAL WHERE clicked_at >= {FROM} GROUP BY key"
-            f" UNION ALL SELECT {column}, 0, count(), sum(payout)"
+            f" UNION ALL SELECT {column}, 0, {CREDITS}, sum(payout)"
             f"  FROM {self.db}.conversions FINAL WHERE converted_at >= {FROM} GROUP BY 1"
             f") GROUP BY key ORDER BY payout DESC, clicks DESC, key LIMIT {TOP_N}", params)
         return [{"key": r["key"], "clicks": int(r["clicks"]),
@@ -89,9 +99,10 @@ class Stats:
 
     async def _events(self, params: dict[str, str]) -> list[dict[str, Any]]:
         rows = await self.reader.rows(
-            f"SELECT event, count() AS n, sum(payout) AS payout FROM {self.db}.conversions "
-            f"FINAL WHERE converted_at >= {FROM} GROUP BY event ORDER BY n DESC, event", params)
-        return [{"event": r["event"], "conversions": int(r["n"]),
+            f"SELECT event, kind, count() AS n, sum(payout) AS payout FROM {self.db}.conversions "
+            f"FINAL WHERE converted_at >= {FROM} GROUP BY event, kind "
+            f"ORDER BY n DESC, event, kind", params)
+        return [{"event": r["event"], "kind": r["kind"], "count": int(r["n"]),
                  "payout": str(Decimal(r["payout"]))} for r in rows]
 
     async def _issues(self, params: dict[str, str]) -> list[dict[str, Any]]:

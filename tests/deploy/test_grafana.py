@@ -122,6 +122,17 @@ def seeded(ch_client: Any, base_settings: Settings) -> Iterator[Any]:
         f"('pb1_{SUFFIX}', '{OFFER_B}_0', '{OFFER_B}', 'purchase', 'R2RGBKGB', '0.10', 'USD', "
         "'2099-01-01 11:40:00', '2099-01-01 11:10:00', 'google', 'c1', '')"
     )
+    # Rows that are not conversions: a kpi event (payout 0) and a refund of the upsell. They
+    # count by event and in payout (net), never in conversions or CR.
+    ch_client.command(
+        f"INSERT INTO {db}.conversions (postback_id, click_id, offer_id, event, receipt, payout, "
+        "currency, converted_at, clicked_at, traffic_source, campaign, creative, rule) VALUES "
+        f"('pa3_{SUFFIX}', '{OFFER_A}_1', '{OFFER_A}', 'order_form_impression', '', '0', "
+        "'USD', '2099-01-01 10:45:00', '2099-01-01 10:05:00', 'fb', 'c1', '', "
+        "'order_form_impression: kpi'),"
+        f"('pa4_{SUFFIX}', '{OFFER_A}_0', '{OFFER_A}', 'refund', 'Q1RGBKGB', '-12.55', 'USD', "
+        "'2099-01-01 11:50:00', '2099-01-01 10:05:00', 'fb', 'c1', '', 'refund: reverse')"
+    )
     ch_client.command(
         f"INSERT INTO {db}.postback_issues (postback_id, reason, detail, click_id, offer_id, "
         "event, receipt, received_at, raw) VALUES "
@@ -168,16 +179,20 @@ def test_stats_are_the_exact_totals(seeded: Any) -> None:
         return run(seeded, panel_sql(title), offers)[0][0]
 
     assert stat("Clicks", [ALL]) == 6
+    # Credits only: the kpi event and the refund are not conversions...
     assert stat("Conversions", [ALL]) == 3
-    assert stat("Payout", [ALL]) == Decimal("50.10")
     assert stat("CR", [ALL]) == pytest.approx(0.5)
-    assert stat("EPC", [ALL]) == Decimal("8.35")
+    # ...but the refund's negative payout counts.
+    assert stat("Payout", [ALL]) == Decimal("37.55")
+    assert stat("EPC", [ALL]) == Decimal("6.258333")
     assert stat("Postback issues", [ALL]) == 3
     assert stat("Sink rejects", [ALL]) == 0
     # One offer selected: only its rows.
     assert stat("Clicks", [OFFER_A]) == 4
-    assert stat("Payout", [OFFER_A]) == Decimal("50.00")
-    assert stat("EPC", [OFFER_A]) == Decimal("12.5")
+    assert stat("Conversions", [OFFER_A]) == 2
+    assert stat("CR", [OFFER_A]) == pytest.approx(0.5)
+    assert stat("Payout", [OFFER_A]) == Decimal("37.45")
+    assert stat("EPC", [OFFER_A]) == Decimal("9.3625")
     assert stat("Postback issues", [OFFER_A]) == 2
 
 
@@ -187,7 +202,8 @@ def test_series_are_bucketed_by_the_interval(seeded: Any) -> None:
     assert [(t.hour, n) for t, n in traffic] == [(10, 4), (11, 2)]
     events = run(seeded, panel_sql("Conversions by event"), [ALL])
     assert sorted((t.hour, e, n) for t, e, n in events) == [
-        (10, "purchase", 1), (11, "purchase", 1), (11, "upsell", 1)]
+        (10, "order_form_impression", 1), (10, "purchase", 1),
+        (11, "purchase", 1), (11, "refund", 1), (11, "upsell", 1)]
     issues = run(seeded, panel_sql("Postback issues by reason"), [ALL])
     assert sorted((t.hour, r, n) for t, r, n in issues) == [
         (10, "invalid", 1), (10, "missing_payout", 2)]
@@ -197,7 +213,7 @@ def test_series_are_bucketed_by_the_interval(seeded: Any) -> None:
 def test_offers_table_ranks_by_payout(seeded: Any) -> None:
     rows = run(seeded, panel_sql("Offers"), [ALL])
     assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
-        (OFFER_A, 4, 2, Decimal("50.00")), (OFFER_B, 2, 1, Decimal("0.10"))]
+        (OFFER_A, 4, 2, Decimal("37.45")), (OFFER_B, 2, 1, Decimal("0.10"))]
 
 
 def test_expander_refuses_what_it_does_not_know() -> None:

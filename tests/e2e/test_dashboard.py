@@ -53,7 +53,8 @@ def simulate(dev: Dev, summary: Path) -> dict[str, Any]:
 
 
 def holdings(dev: Dev, since: str) -> dict[str, Any]:
-    """What ClickHouse holds for the run, with the test's own queries."""
+    """What ClickHouse holds for the run, with the test's own queries (conversions: credits,
+    not kpi events nor reversals; payout: every row)."""
     def rows(sql: str) -> list[list[str]]:
         text = dev.query(sql.replace("{since}", f"parseDateTime64BestEffort('{since}', 3)"))
         return [line.split("\t") for line in text.decode().splitlines()]
@@ -61,7 +62,7 @@ def holdings(dev: Dev, since: str) -> dict[str, Any]:
     offers = rows("SELECT offer_id, sum(c), sum(n), sum(p) FROM ("
                   " SELECT offer_id, count() c, 0 n, toDecimal128(0, 6) p FROM "
                   "hopstream.clicks FINAL WHERE clicked_at >= {since} GROUP BY offer_id"
-                  " UNION ALL SELECT offer_id, 0, count(), sum(payout) FROM "
+                  " UNION ALL SELECT offer_id, 0, countIf(kind = 'credit'), sum(payout) FROM "
                   "hopstream.conversions FINAL WHERE converted_at >= {since} GROUP BY offer_id"
                   ") GROUP BY offer_id ORDER BY offer_id")
     issues = rows("SELECT reason, count() FROM hopstream.postback_issues FINAL "

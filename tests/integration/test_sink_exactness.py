@@ -52,7 +52,7 @@ def totals(ch_client: Any, db: str, offer: str) -> dict[str, Any]:
         "base": (
             scalar(ch_client, f"SELECT count() FROM {db}.clicks FINAL WHERE offer_id = %(o)s",
                    o=offer),
-            scalar(ch_client, f"SELECT count() FROM {db}.conversions FINAL "
+            scalar(ch_client, f"SELECT countIf(kind = 'credit') FROM {db}.conversions FINAL "
                    "WHERE offer_id = %(o)s", o=offer),
             scalar(ch_client, f"SELECT sum(payout) FROM {db}.conversions FINAL "
                    "WHERE offer_id = %(o)s", o=offer),

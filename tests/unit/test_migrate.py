@@ -29,12 +29,21 @@ def test_shipped_migrations_live_in_schemas_clickhouse() -> None:
     assert MIGRATIONS_DIR.parent.name == "schemas"
 
 
+# Migrations that rebuild a table: their other statements are repeatable as part of the
+# whole file, which tests/integration/test_conversion_kinds.py interrupts after each one.
+REBUILDS = {4}
+REBUILD_STATEMENTS = ("INSERT INTO ", "EXCHANGE TABLES ")
+
+
 def test_shipped_statements_are_idempotent_and_substituted() -> None:
     for migration in discover():
         for statement in migration.statements("hs_test"):
             assert "{database}" not in statement
-            assert "IF NOT EXISTS" in statement, statement[:80]
             assert "hs_test." in statement
+            if any(guard in statement for guard in ("IF NOT EXISTS", "IF EXISTS", "OR REPLACE")):
+                continue
+            assert migration.version in REBUILDS, statement[:80]
+            assert statement.startswith(REBUILD_STATEMENTS), statement[:80]
 
 
 def test_discover_orders_by_number(tmp_path: Path) -> None:

@@ -75,10 +75,13 @@ def test_expected_outcomes_follow_the_payout_rules() -> None:
         (413, "too_large", Decimal(0)),
         (200, "test", Decimal(0)),
     ]
+    assert [o.kind for o in result[:5]] == ["kpi", "credit", "", "credit", "reversal"]
     expected = Expected()
     expected.add(visit, result)
     assert expected.clicks == {"glucoguard": 1}
-    assert expected.conversions == {"glucoguard": 4}
+    # Credits only: the purchase and the rebill; the impression (kpi) and the refund
+    # (reversal) count in payout, not in conversions.
+    assert expected.conversions == {"glucoguard": 2}
     assert expected.payout == {"glucoguard": Decimal("16.665")}
     assert expected.issues == {"duplicate": 1, "invalid": 1, "bad_token": 1,
                                "too_large": 1, "test": 1}

@@ -31,7 +31,8 @@ def _row(topic: str) -> dict[str, Any]:
 
 
 def _ddl_columns() -> dict[str, tuple[str, ...]]:
-    """Columns of each table in the migrations, minus those filled by a DEFAULT."""
+    """Columns of each table in the migrations, minus those filled by a DEFAULT or
+    MATERIALIZED expression."""
     text = "\n".join(p.read_text(encoding="utf-8") for p in sorted(MIGRATIONS_DIR.glob("*.sql")))
     tables: dict[str, tuple[str, ...]] = {}
     for name, body in re.findall(r"CREATE TABLE IF NOT EXISTS \{database\}\.(\w+)\s*\((.*?)\n\)",
@@ -41,10 +42,11 @@ def _ddl_columns() -> dict[str, tuple[str, ...]]:
             if (m := re.match(r"\s+(\w+)\s+\S", line)) and " DEFAULT " not in line
         )
     # Columns added by later migrations (for new optional message fields) come last.
-    for name, column in re.findall(
-        r"ALTER TABLE \{database\}\.(\w+) ADD COLUMN IF NOT EXISTS (\w+) ", text
+    for name, column, rest in re.findall(
+        r"ALTER TABLE \{database\}\.(\w+)\s+ADD COLUMN IF NOT EXISTS (\w+) ([^;]*);", text
     ):
-        tables[name] += (column,)
+        if name in tables and not re.search(r"\b(DEFAULT|MATERIALIZED)\b", rest):
+            tables[name] += (column,)
     return tables
 
 

@@ -105,8 +105,9 @@ function render(s) {
   setMetric("epc", t.epc, epc(t.epc));
   setMetric("issues", t.issues, integer(t.issues));
   for (const name of ["offer", "traffic_source", "campaign"]) renderTop(name, s.top[name]);
-  fillTable("events", ["event", "conv.", "payout"], s.events, (r) => [
-    cell(r.event, r.event), cell(r.conversions, integer(r.conversions)), moneyCell(r.payout),
+  fillTable("events", ["event", "kind", "count", "payout"], s.events, (r) => [
+    cell(r.event, r.event), cell(r.kind, r.kind), cell(r.count, integer(r.count)),
+    moneyCell(r.payout),
   ]);
   fillTable("issues", ["reason", "count"], s.issues, (r) => [
     cell(r.reason, r.reason), cell(r.count, integer(r.count)),
