@@ -14,8 +14,8 @@ conductor exactly as Faust sends them), and the commit. The acknowledgement book
 Faust's own too, used as the Stream uses it:
 - before the handler runs, the batch's messages are registered as unacked, so a
   rebalance (`wait_empty`) waits for the handler to finish;
-- after the handler returned, i.e. after it handed every record those messages produced
-  (changelog records and outputs) to the producer, they are acked with `Consumer.ack`;
+- once every record those messages produced (changelog records and outputs) is with
+  the producer (the future the handler returns), they are acked with `Consumer.ack`;
 - Faust commits only acked offsets, and flushes the producer before it commits
   (`Consumer._commit_offsets`); this consumer then refuses to commit, and stops the
   worker, if the broker refused any record (`Route.check_delivered`): Faust's flush does
@@ -26,8 +26,10 @@ batch is read again from the last commit by the next worker.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, Protocol
 
 import faust
@@ -47,9 +49,9 @@ class Route(Protocol):
 
     topics: frozenset[str]
 
-    async def handle(self, messages: Sequence[Any]) -> None:
-        """Handle the messages, in order; return once everything they produced is with
-        the producer."""
+    async def handle(self, messages: Sequence[Any]) -> asyncio.Future[None]:
+        """Handle the messages, in order; return the future of handing everything they
+        produced to the producer."""
 
     def check_delivered(self) -> None:
         """Raise if the broker refused a record handed to the producer."""
@@ -57,6 +59,8 @@ class Route(Protocol):
 
 class BatchConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
     """Faust's aiokafka consumer, with the routed topics' messages delivered in batches."""
+
+    _crashing: asyncio.Future[None] | None = None
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - the fetcher
         route: Route | None = getattr(self.app, "route", None)
@@ -118,14 +122,29 @@ class BatchConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
         for message in batch:
             unacked.add(message)
         try:
-            await route.handle(batch)
+            handed = await route.handle(batch)
         except BaseException:
-            for message in batch:  # not acked: nothing must wait for them at shutdown
-                unacked.discard(message)
+            self._forget(batch)
             raise
+        handed.add_done_callback(partial(self._acknowledge, batch))
+
+    def _acknowledge(self, batch: list[Any], handed: asyncio.Future[None]) -> None:
+        """Ack the batch once everything it produced is with the producer; if that
+        failed, stop the worker without acking it."""
+        if handed.cancelled() or handed.exception() is not None:
+            self._forget(batch)
+            if not handed.cancelled():
+                log.error("handing records to the producer failed; stopping",
+                          exc_info=handed.exception())
+                self._crashing = asyncio.ensure_future(self.app.crash(handed.exception()))
+            return
         ack = self.ack
         for message in batch:
             ack(message)
+
+    def _forget(self, batch: list[Any]) -> None:
+        for message in batch:  # not acked: nothing must wait for them at shutdown
+            self._unacked_messages.discard(message)
 
     async def _commit(self, offsets: Any) -> bool:
         route: Route | None = getattr(self.app, "route", None)

@@ -12,13 +12,14 @@ What happens when something fails:
 - anything else (a click whose handling raised, RocksDB, the producer): the exception
   leaves `handle`, the batch is not acknowledged and the worker stops, so the messages
   are read again from the last commit (at-least-once; the ledger re-emits decisions).
-`handle` returns only after every record the batch produced was handed to the producer:
-the consumer acknowledges the batch after that, and Faust flushes the producer before
-it commits.
+`handle` returns the future of handing every record the batch produced to the producer:
+the consumer acknowledges the batch once it is done, and Faust flushes the producer
+before it commits.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -40,7 +41,7 @@ class Dispatch:
         self.topics = frozenset({topics.RAW_CLICKS.name, topics.RAW_POSTBACKS.name,
                                  ticks_topic})
 
-    async def handle(self, messages: Sequence[Any]) -> None:
+    async def handle(self, messages: Sequence[Any]) -> asyncio.Future[None]:
         if not self.offers.ready.is_set():
             await self.offers.ready.wait()  # a click's offer must be known to settle
         processor = self.processor
@@ -58,7 +59,12 @@ class Dispatch:
                     await self._tick(message.partition)
         finally:
             io.partition = None
-        await io.send()
+        # At most one handover waits for the producer while the next batch is handled:
+        # what the broker's round trip costs overlaps with the handling, and memory stays
+        # bounded to two batches' records.
+        if io.handing is not None and not io.handing.done():
+            await asyncio.shield(io.handing)
+        return io.hand_over()
 
     async def _tick(self, partition: int) -> None:
         try:

@@ -51,6 +51,7 @@ class TableIO:
         # (topic, partition, key, value): the partition only for changelogs
         self.queued: list[Record] = []
         self.stores: dict[str, Any] = {}  # changelog topic -> its table's store
+        self.handing: asyncio.Future[None] | None = None  # the latest handover
         self.acked: dict[tuple[Any, Any], int] = {}  # (store, changelog tp) -> offset
         self.persisted_at = time.monotonic()
 
@@ -86,8 +87,23 @@ class TableIO:
         self.queued.append((topic.get_topic_name(), None, key, value))
 
     async def send(self) -> None:
-        """Hand every queued record to the producer (returns before the broker acks)."""
+        """Hand every record queued so far to the producer (returns before the broker
+        acks): after this, a `producer.flush()` covers them."""
+        await self.hand_over()
+
+    def hand_over(self) -> asyncio.Future[None]:
+        """Start handing the queued records to the producer, after every earlier handover
+        (records keep their order per partition); the future is done once they are all
+        with the producer. Lets the next messages be handled while the producer waits
+        for room (one produce request in flight per broker)."""
         queued, self.queued = self.queued, []
+        self.handing = asyncio.ensure_future(self._hand(self.handing, queued))
+        return self.handing
+
+    async def _hand(self, previous: asyncio.Future[None] | None,
+                    queued: list[Record]) -> None:
+        if previous is not None:
+            await previous
         if queued:
             for batch in await send_batches(self.app.producer._ensure_producer(), queued):
                 store = self.stores.get(batch.topic)
