@@ -1,4 +1,4 @@
-"""The worker's Faust wiring: topics, tables, the one agent, the tick timer, the offers.
+"""The worker's Faust wiring: topics, tables, the batch route, the tick timer, the offers.
 
 Tables (RocksDB locally, each with a changelog topic, keyed by click id):
 - `clicks`: every click, compact (`streams.state`), swept after the longest attribution
@@ -10,24 +10,27 @@ Faust's tables provide the stores, the changelog topics, recovery and partition
 assignment; the processor reads and writes them through `streams.tableio` (faster than
 the Table's per-key path, same guarantees).
 
-Raw clicks, raw postbacks and `hopstream-worker-ticks` (internal) feed one agent; see
-`streams.processor` for why one. The timer sends a tick to each tick partition this worker
-owns; handling it in the agent expires waiting postbacks and sweeps old clicks in that
-partition's context.
+Raw clicks, raw postbacks and `hopstream-worker-ticks` (internal) feed one handler, in
+fetched batches (`streams.batch_consumer`, `streams.dispatch`: a Faust agent's per-event
+machinery alone cost more than the worker's work); see `streams.processor` for why one.
+Faust still subscribes, assigns, acks and commits them as it would an agent's source. The
+timer sends a tick to each tick partition this worker owns; handling it expires waiting
+postbacks and sweeps old clicks in that partition's context.
 
-Faust acks an event even when the agent raises, which would lose it: the processor
-catches everything per postback and records a `processing_error` issue instead.
+An exception handling a postback must not lose it: the processor catches everything per
+postback and records a `processing_error` issue instead; anything else that raises stops
+the worker without acknowledging its batch (`streams.dispatch`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 from hopstream.settings import Settings
 from schemas import topics
+from streams.dispatch import Dispatch
 from streams.offers_view import OffersView
 from streams.processor import Processor
 
@@ -82,28 +85,7 @@ def register(app: Any, settings: Settings) -> OffersView:
                 log.exception("reading %s failed; retrying", topics.OFFERS.name)
                 await asyncio.sleep(1.0)
 
-    @app.agent(source, name="join")  # type: ignore[untyped-decorator]
-    async def join(stream: AsyncIterator[Any]) -> None:
-        await offers.ready.wait()
-        async for event in stream.events():  # type: ignore[attr-defined]
-            message = event.message
-            # Record timestamps are when the receiver published (seconds, from Faust).
-            published_ms = None if message.timestamp is None else int(message.timestamp * 1000)
-            try:
-                if message.topic == topics.RAW_POSTBACKS.name:
-                    await processor.on_postback(
-                        message.key, message.value, message.partition, published_ms)
-                elif message.topic == topics.RAW_CLICKS.name:
-                    await processor.on_click(message.key, message.value, message.partition,
-                                             message.offset, published_ms)
-                else:
-                    try:
-                        await processor.on_tick(message.partition)
-                    except Exception:
-                        log.exception("tick of partition %d failed", message.partition)
-            finally:
-                # Before the next event, which acknowledges this one (`streams.tableio`).
-                await processor.flush()
+    app.route_batches(Dispatch(processor, offers, ticks_name), source)
 
     @app.timer(tick_interval_s(settings))  # type: ignore[untyped-decorator]
     async def tick() -> None:

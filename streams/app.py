@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import faust
-
 from hopstream.settings import Settings
 from streams import agents
+from streams.batch_consumer import BatchApp
 from streams.offers_view import OffersView
 
 APP_ID = "hopstream-worker"
@@ -26,7 +25,9 @@ def create_app(settings: Settings, app_id: str = APP_ID) -> tuple[Any, OffersVie
     """The app and its offers view. `app_id` names the consumer group and the changelog
     topics; only the benchmark passes another one (to run again over the same topics)."""
     settings.worker_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    # Faust's app, with a consumer that hands the worker's topics to `streams.dispatch` in
+    # fetched batches instead of through an agent's stream (`streams.batch_consumer`).
+    app = BatchApp(
         app_id,
         broker=broker_urls(settings),
         store="rocksdb://",
@@ -38,11 +39,9 @@ def create_app(settings: Settings, app_id: str = APP_ID) -> tuple[Any, OffersVie
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        # Each event hands its changelog records and outputs to the producer
-        # (`streams.tableio`), spread over 5 topics x partitions: at 5 ms of lingering a
-        # produce request carried ~2 records and their encoding was a fifth of the
-        # worker's time; 50 ms fills batches (the benchmark: +20%), and Faust flushes
-        # before each commit anyway.
+        # The worker's changelog records and outputs go as one closed batch per partition
+        # and fetched batch (`streams.produce`), which does not linger; the linger is
+        # for Faust's own sends (ticks). The batch size bounds both.
         producer_linger=0.05,
         producer_max_batch_size=256 * 1024,
         broker_rebalance_timeout=settings.rebalance_timeout_s,

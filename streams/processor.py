@@ -22,7 +22,6 @@ replays them, and the ledger makes the replay re-emit the same decision.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -83,21 +82,10 @@ class Processor:
         self.io = TableIO(app)
         self.progress = ClickProgress()
         self.last_sweep_ms: dict[int, int] = {}
-        # Parked postbacks this process settled outside a tick, and what the broker has
-        # still to acknowledge for them per partition: the tick waits for these before it
-        # deletes the entries (and re-emits a settled entry it does not know of: one
-        # settled before a restart, whose outcome may not have reached the broker).
+        # Parked postbacks this process settled outside a tick: the tick deletes them
+        # after its barrier. One settled before a restart (not in here) is emitted again,
+        # since its outcome may not have reached the broker.
         self.settled_parked: set[str] = set()
-        self.unacknowledged: dict[int, list[asyncio.Future[Any]]] = {}
-        self.tracking: int | None = None  # partition whose sends `flush` must remember
-
-    async def flush(self) -> None:
-        """Hand what the current event produced to the producer; the agent calls it after
-        each event, before the next one (which acknowledges this one)."""
-        delivered = await self.io.send()
-        if self.tracking is not None:
-            self.unacknowledged.setdefault(self.tracking, []).extend(delivered)
-            self.tracking = None
 
     # --- clicks -------------------------------------------------------------------------
     async def on_click(self, key: bytes, raw: bytes, partition: int, offset: int,
@@ -110,16 +98,15 @@ class Processor:
             log.exception("cannot process click with key %r", key)
             return
         self.io.put(self.clicks, key, encode_click(click))
-        self._retry_parked(key, click, partition)
+        self._retry_parked(key, click)
 
     # --- postbacks ------------------------------------------------------------------------
-    async def on_postback(self, key: bytes, raw: bytes, partition: int,
-                          published_ms: int | None) -> None:
+    async def on_postback(self, key: bytes, raw: bytes, published_ms: int | None) -> None:
         try:
             postback = decode(Postback, raw)
             click_raw = self.io.get(self.clicks, key)
             click = decode_click(click_raw) if click_raw is not None else None
-            entry = Parked(published_ms or now_ms(), postback.postback_id, raw)
+            entry = Parked(published_ms or now_ms(), postback.postback_id, raw, postback)
             if click is None and not self._replayable_without_click(key, postback.postback_id):
                 self._park(key, [entry])
                 return
@@ -127,7 +114,7 @@ class Processor:
             if credits.waiting:
                 self._park(key, credits.waiting)
             elif credits.added and click is not None:
-                self._retry_parked(key, click, partition)
+                self._retry_parked(key, click)
         except Exception as exc:
             self.processing_error(raw, exc)
 
@@ -147,7 +134,7 @@ class Processor:
         if new:
             self.io.put(self.pending, key, encode_parked(parked + new))
 
-    def _retry_parked(self, key: bytes, click: Click, partition: int) -> None:
+    def _retry_parked(self, key: bytes, click: Click) -> None:
         """Settle what waits on this click now that something arrived (the click, or a
         credit a waiting reversal needs); what still waits stays parked for the tick."""
         parked = decode_parked(self.io.get(self.pending, key))
@@ -159,8 +146,6 @@ class Processor:
             result = self._settle(key, click, open_, NONE)
             settled = {p.postback_id for p in open_} - {p.postback_id for p in result.waiting}
             self.settled_parked |= settled
-            if settled:
-                self.tracking = partition
             if not (settled and result.added):
                 return
 
@@ -177,7 +162,7 @@ class Processor:
         for parked in postbacks:
             is_final = parked.at_ms <= final_until_ms
             try:
-                postback = decode(Postback, parked.message)
+                postback = parked.postback or decode(Postback, parked.message)
                 offer = self.offers.get(click.offer_id) if click is not None else None
                 result = settle(click, offer, postback, ledger, now_ms(), is_final)
             except Exception as exc:
@@ -253,8 +238,10 @@ class Processor:
                 dropped.update(p.postback_id for p in parked if p.postback_id not in keep)
         if not remaining:
             return
-        produced = self.unacknowledged.pop(partition, []) + await self.io.send()
-        await asyncio.gather(*produced)  # the barrier: acknowledged, or the tick fails
+        # The barrier: everything produced so far (this tick's outcomes and ledger records,
+        # and those of the entries settled since the last tick) acknowledged by the
+        # broker, or the tick fails and the entries stay.
+        await self.io.acknowledged()
         for key, kept in remaining.items():
             if kept:
                 self.io.put(self.pending, key, encode_parked(kept))

@@ -12,12 +12,12 @@ counts from (`streams.progress`), and it is in the table so that it survives res
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from schemas.messages import Click
+from schemas.messages import Click, Postback
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -47,6 +47,8 @@ class Parked:
     at_ms: int  # when it was published (record timestamp): the grace period counts from here
     postback_id: str
     message: bytes
+    # The message decoded, when the caller has it already (not stored: saves a decode).
+    postback: Postback | None = field(default=None, compare=False)
 
 
 def decode_parked(raw: bytes | None) -> list[Parked]:

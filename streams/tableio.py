@@ -9,12 +9,17 @@ Performance). Here the processor reads and writes the current event's partition 
 table's RocksDB store directly and queues the changelog records and outputs; the agent
 awaits `send()` once the event is handled, which hands them to the producer's batches.
 
+Which partition: the one of the message being handled, set by `streams.dispatch` before
+each message (`partition`), as Faust's current event did for an agent.
+
 The guarantees are Faust's own: each write goes to the store and to the table's changelog
-partition of the current event; a deletion is a null record (what Faust's recovery applies
-as a delete); every record is with the producer before the agent takes the next event,
-i.e. before that event is acknowledged, and Faust flushes the producer before it commits
-offsets. The changelog offset the broker acknowledged is kept in the store as Faust does
-(so a restart on the same data dir reads only newer changelog records), at most once per
+partition of the current message; a deletion is a null record (what Faust's recovery
+applies as a delete); every record is with the producer before the message is
+acknowledged (`streams.batch_consumer`), and Faust flushes the producer before it commits
+offsets. A record the broker refused is remembered: `check_delivered` then raises, and
+the consumer refuses to commit (Faust's flush does not report failed records). The
+changelog offset the broker acknowledged is kept in the store as Faust does (so a
+restart on the same data dir reads only newer changelog records), at most once per
 `PERSIST_EVERY_S` and partition: an older offset only makes that recovery re-read a little
 more of the changelog, which applies the same values again.
 """
@@ -23,35 +28,42 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
+from functools import partial
 from typing import Any
 
-from faust import current_event
+from streams.produce import Record, send_batches
 
 log = logging.getLogger(__name__)
 
 PERSIST_EVERY_S = 1.0
-EXIT_RECORD_LOST = 75  # EX_TEMPFAIL: restart me
+
+
+class DeliveryFailed(RuntimeError):
+    """The broker refused a record the worker produced: offsets must not be committed."""
 
 
 class TableIO:
     def __init__(self, app: Any) -> None:
         self.app = app
-        # (topic, key, value, partition, table): partition and table only for changelogs
-        self.queued: list[tuple[str, bytes | None, bytes | None, int | None, Any]] = []
+        self.partition: int | None = None  # of the message being handled
+        self.failure: BaseException | None = None  # the first record the broker refused
+        # (topic, partition, key, value): the partition only for changelogs
+        self.queued: list[Record] = []
+        self.stores: dict[str, Any] = {}  # changelog topic -> its table's store
+        self.handing: asyncio.Future[None] | None = None  # the latest handover
         self.acked: dict[tuple[Any, Any], int] = {}  # (store, changelog tp) -> offset
         self.persisted_at = time.monotonic()
 
     # --- the current event's partition of a table ------------------------------------
     def get(self, table: Any, key: bytes) -> bytes | None:
-        value: bytes | None = _db(table, _partition()).get(key)
+        value: bytes | None = _db(table, self._partition()).get(key)
         return value
 
     def put(self, table: Any, key: bytes, value: bytes) -> None:
-        partition = _partition()
+        partition = self._partition()
         _db(table, partition).put(key, value)
-        self.queued.append((_changelog(table), key, value, partition, table))
+        self.queued.append((self._changelog(table), partition, key, value))
 
     def items(self, table: Any, partition: int) -> list[tuple[bytes, bytes]]:
         """The (key, value) pairs one partition of a table holds locally.
@@ -65,36 +77,85 @@ class TableIO:
                 if k != offset_key]
 
     def delete(self, table: Any, key: bytes) -> None:
-        partition = _partition()
+        partition = self._partition()
         _db(table, partition).delete(key)
-        self.queued.append((_changelog(table), key, None, partition, table))
+        self.queued.append((self._changelog(table), partition, key, None))
 
     # --- outputs ------------------------------------------------------------------------
     def emit(self, topic: Any, key: bytes | None, value: bytes) -> None:
         """An output message, partitioned by key like `topic.send` does."""
-        self.queued.append((topic.get_topic_name(), key, value, None, None))
+        self.queued.append((topic.get_topic_name(), None, key, value))
 
-    async def send(self) -> list[asyncio.Future[Any]]:
-        """Hand every queued record to the producer (returns before the broker acks), and
-        return the futures of their acknowledgements, for a caller that needs a barrier."""
+    async def send(self) -> None:
+        """Hand every record queued so far to the producer (returns before the broker
+        acks): after this, a `producer.flush()` covers them."""
+        await self.hand_over()
+
+    def hand_over(self) -> asyncio.Future[None]:
+        """Start handing the queued records to the producer, after every earlier handover
+        (records keep their order per partition); the future is done once they are all
+        with the producer. Lets the next messages be handled while the producer waits
+        for room (one produce request in flight per broker)."""
         queued, self.queued = self.queued, []
-        producer = self.app.producer
-        sent = []
-        for topic, key, value, partition, table in queued:
-            delivered = await producer.send(topic, key, value, partition, None, None)
-            if table is None:
-                delivered.add_done_callback(_check_delivered)
-            else:
-                delivered.add_done_callback(lambda d, store=table.data: self._acked(store, d))
-            sent.append(delivered)
+        self.handing = asyncio.ensure_future(self._hand(self.handing, queued))
+        return self.handing
+
+    async def _hand(self, previous: asyncio.Future[None] | None,
+                    queued: list[Record]) -> None:
+        if previous is not None:
+            await previous
+        if queued:
+            for batch in await send_batches(self.app.producer._ensure_producer(), queued):
+                store = self.stores.get(batch.topic)
+                if store is None:
+                    batch.delivered.add_done_callback(self._check)
+                else:
+                    batch.delivered.add_done_callback(partial(self._acked, store))
         if self.acked and time.monotonic() - self.persisted_at >= PERSIST_EVERY_S:
             self.persist_offsets()
-        return sent
+
+    async def acknowledged(self) -> None:
+        """A barrier: returns once everything queued so far is with the producer and the
+        broker acknowledged it; raises `DeliveryFailed` if it refused any of it. aiokafka's
+        flush waits for every batch in its accumulator to be delivered (acknowledged or
+        failed, callbacks run); Faust's own `producer.flush()` is not used here: its
+        buffer is bypassed (`streams.produce`)."""
+        await self.hand_over()
+        await self.app.producer._ensure_producer().flush()
+        self.check_delivered()
+
+    def check_delivered(self) -> None:
+        """Raise if the broker refused any record handed to the producer so far. Called
+        before each commit, after Faust's flush, when every earlier record's outcome is
+        known."""
+        if self.failure is not None:
+            raise DeliveryFailed("the broker refused a record") from self.failure
+
+    def _check(self, delivered: asyncio.Future[Any]) -> bool:
+        if delivered.cancelled() or delivered.exception() is not None:
+            failure = delivered.exception() if not delivered.cancelled() else None
+            log.error("the broker did not take a record", exc_info=failure)
+            if self.failure is None:
+                self.failure = failure or asyncio.CancelledError()
+            return False
+        return True
 
     def _acked(self, store: Any, delivered: asyncio.Future[Any]) -> None:
-        if _check_delivered(delivered):
+        if self._check(delivered):
+            # The batch's first record's offset: a restart re-reads the rest of the batch
+            # from the changelog, which applies the same values again.
             metadata = delivered.result()
             self.acked[store, metadata.topic_partition] = metadata.offset
+
+    def _changelog(self, table: Any) -> str:
+        name: str = table.changelog_topic.get_topic_name()
+        self.stores[name] = table.data
+        return name
+
+    def _partition(self) -> int:
+        if self.partition is None:
+            raise RuntimeError("table access belongs to the handling of a message")
+        return self.partition
 
     def persist_offsets(self) -> None:
         acked, self.acked = self.acked, {}
@@ -103,34 +164,5 @@ class TableIO:
         self.persisted_at = time.monotonic()
 
 
-def _partition() -> int:
-    event = current_event()
-    if event is None:
-        raise RuntimeError("table access belongs to the handling of an event")
-    partition: int = event.message.partition
-    return partition
-
-
 def _db(table: Any, partition: int) -> Any:
     return table.data._db_for_partition(partition)
-
-
-def _changelog(table: Any) -> str:
-    name: str = table.changelog_topic.get_topic_name()
-    return name
-
-
-def _check_delivered(delivered: asyncio.Future[Any]) -> bool:
-    """A record the broker did not take (after the producer's own retries) is lost, and
-    Faust would still commit the offset of the event that produced it: the outcome or the
-    table change would be gone for good. Stop the process at once instead, before any
-    further commit; restarted, the worker handles those events again from the last
-    committed offset, and the ledger makes that replay emit the same decisions."""
-    if delivered.cancelled():
-        return False  # the producer is stopping: shutdown, not a lost record
-    if delivered.exception() is not None:
-        log.critical("the broker did not take a record; stopping without committing",
-                     exc_info=delivered.exception())
-        logging.shutdown()
-        os._exit(EXIT_RECORD_LOST)
-    return True

@@ -1,0 +1,111 @@
+"""streams.dispatch and streams.tableio: which partition each message's table access uses,
+which failures stop the worker, and that a refused record blocks the commit."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from schemas import topics
+from streams.dispatch import Dispatch
+from streams.tableio import DeliveryFailed, TableIO
+
+TICKS = "hopstream-worker-ticks"
+
+
+class Recorder:
+    """Stands in for the processor: records what it was asked, and with which partition
+    its table access would go to."""
+
+    def __init__(self, fail_on: str = "") -> None:
+        self.io = TableIO(SimpleNamespace(producer=None))
+        self.seen: list[tuple[str, bytes | int, int | None]] = []
+        self.published: list[int | None] = []
+        self.fail_on = fail_on
+
+    async def on_click(self, key: bytes, raw: bytes, partition: int, offset: int,
+                       published_ms: int | None) -> None:
+        self._record("click", key)
+        self.published.append(published_ms)
+
+    async def on_postback(self, key: bytes, raw: bytes, published_ms: int | None) -> None:
+        self._record("postback", key)
+        self.published.append(published_ms)
+
+    async def on_tick(self, partition: int) -> None:
+        self._record("tick", partition)
+
+    def _record(self, kind: str, what: bytes | int) -> None:
+        self.seen.append((kind, what, self.io.partition))
+        if kind == self.fail_on:
+            raise RuntimeError(f"{kind} failed")
+
+
+def message(topic: str, partition: int, key: bytes = b"k", timestamp: float | None = None
+            ) -> Any:
+    return SimpleNamespace(topic=topic, partition=partition, key=key, value=b"{}", offset=7,
+                           timestamp=timestamp)
+
+
+def dispatch(processor: Recorder) -> Dispatch:
+    offers = SimpleNamespace(ready=asyncio.Event())
+    offers.ready.set()
+    return Dispatch(processor, offers, TICKS)  # type: ignore[arg-type]
+
+
+async def test_each_message_is_handled_in_order_on_its_own_partition() -> None:
+    processor = Recorder()
+    await dispatch(processor).handle([
+        message(topics.RAW_CLICKS.name, 3, b"a"),
+        message(topics.RAW_POSTBACKS.name, 5, b"b"),
+        message(TICKS, 1),
+    ])
+    assert processor.seen == [("click", b"a", 3), ("postback", b"b", 5), ("tick", 1, 1)]
+    assert processor.published == [None, None]
+
+
+async def test_the_publish_time_goes_with_each_message_in_milliseconds() -> None:
+    processor = Recorder()
+    await dispatch(processor).handle([message(topics.RAW_CLICKS.name, 0, timestamp=1.5),
+                                      message(topics.RAW_POSTBACKS.name, 0, timestamp=2.25)])
+    assert processor.published == [1500, 2250]
+    assert processor.io.partition is None  # no table access outside a message
+
+
+async def test_a_failed_tick_is_logged_and_the_batch_goes_on() -> None:
+    processor = Recorder(fail_on="tick")
+    await dispatch(processor).handle([message(TICKS, 2), message(topics.RAW_CLICKS.name, 2)])
+    assert [kind for kind, _, _ in processor.seen] == ["tick", "click"]
+
+
+async def test_a_failed_click_fails_the_batch_so_it_is_not_acknowledged() -> None:
+    processor = Recorder(fail_on="click")
+    with pytest.raises(RuntimeError, match="click failed"):
+        await dispatch(processor).handle([message(topics.RAW_CLICKS.name, 0),
+                                          message(topics.RAW_POSTBACKS.name, 0)])
+    assert [kind for kind, _, _ in processor.seen] == ["click"]
+    assert processor.io.partition is None
+
+
+def test_table_access_outside_a_message_is_refused() -> None:
+    io = TableIO(SimpleNamespace(producer=None))
+    with pytest.raises(RuntimeError, match="handling of a message"):
+        io.get(object(), b"key")
+
+
+async def test_a_record_the_broker_refused_blocks_every_later_commit() -> None:
+    io = TableIO(SimpleNamespace(producer=None))
+    loop = asyncio.get_running_loop()
+    taken: asyncio.Future[Any] = loop.create_future()
+    taken.set_result(SimpleNamespace(topic_partition=None, offset=1))
+    io._check(taken)
+    io.check_delivered()  # nothing refused yet
+    refused: asyncio.Future[Any] = loop.create_future()
+    refused.set_exception(OSError("broker gone"))
+    io._check(refused)
+    for _ in range(2):
+        with pytest.raises(DeliveryFailed):
+            io.check_delivered()
