@@ -1,4 +1,4 @@
-"""The Faust application: configuration only. Agents live in `streams.agents`.
+"""The Faust application: configuration only. The wiring lives in `streams.agents`.
 
 Processing guarantee is at-least-once (Faust's exactly-once has known duplicate bugs):
 everything downstream is idempotent on postback_id instead. Keys and values are raw bytes

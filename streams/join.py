@@ -1,6 +1,6 @@
 """What a postback becomes: exactly one Conversion or one PostbackIssue.
 
-Pure logic, unit-tested directly; the agents in `streams.agents` only move bytes around it.
+Pure logic, unit-tested directly; `streams.processor` only moves bytes around it.
 `settle` takes the click (None once the late-click grace period is over), the click's
 offer as currently published, the postback and the click's ledger, and checks in order:
 

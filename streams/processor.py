@@ -1,13 +1,14 @@
 """What the worker does with each event: a click, a postback, or a partition tick.
 
-One agent consumes raw clicks, raw postbacks and the worker's tick topic together (all
-keyed by click id, all with the same partition count), so everything about one click is
-handled by one worker, in order, one event at a time: no two handlers race on a click's
-state. Every table write happens while handling an event of the key's partition, which is
-what Faust needs to write it to the right changelog partition.
+One handler (`streams.dispatch`) consumes raw clicks, raw postbacks and the worker's tick
+topic together (all keyed by click id, all with the same partition count), so everything
+about one click is handled by one worker, in order, one event at a time: no two handlers
+race on a click's state. Every table write happens while handling an event of the key's
+partition, which is what it takes to write it to the right changelog partition.
 
-Exactly one outcome per postback, even across crashes (delivery is at least once; Faust
-flushes everything produced before it commits an offset):
+Exactly one outcome per postback, even across crashes (delivery is at least once; a batch
+is acknowledged once what it produced is with the producer, and Faust flushes the
+producer before it commits an offset: `streams.batch_consumer`):
 - a postback that can be decided is settled at once; its decision goes to the ledger;
 - one that has to wait (`streams.join.WAITING`: its click, its offer or the credit it
   reverses has not arrived) is parked in `pending` (deduplicated by postback id);

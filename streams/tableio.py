@@ -6,8 +6,8 @@ them one by one; a table read looks the key up twice (`in`, then `[]`), and ever
 acknowledged changelog record costs a RocksDB write of its offset. Measured on the
 benchmark, that plumbing cost more than everything else the worker does (README,
 Performance). Here the processor reads and writes the current event's partition of a
-table's RocksDB store directly and queues the changelog records and outputs; the agent
-awaits `send()` once the event is handled, which hands them to the producer's batches.
+table's RocksDB store directly and queues the changelog records and outputs; the handler
+hands them to the producer once per batch of messages (`hand_over`).
 
 Which partition: the one of the message being handled, set by `streams.dispatch` before
 each message (`partition`), as Faust's current event did for an agent.
