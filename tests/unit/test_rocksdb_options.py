@@ -1,0 +1,64 @@
+"""streams.rocksdb_options: every table store of the worker shares one RocksDB budget."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from hopstream.settings import Settings
+from streams import rocksdb_options
+from streams.app import create_app
+
+
+def _open(path: Path) -> Any:
+    return rocksdb_options.SharedBudgetOptions(**rocksdb_options.OPTIONS).open(path)
+
+
+def test_the_worker_tables_use_the_shared_budget_store(tmp_path: Path) -> None:
+    app, _ = create_app(Settings.from_env({}, data_dir=tmp_path))
+    assert {name: type(table.data) for name, table in app.tables.items()} == {
+        "clicks": rocksdb_options.Store, "pending_postbacks": rocksdb_options.Store,
+        "ledger": rocksdb_options.Store}
+    # Same files as Faust's own RocksDB store: existing data dirs stay valid.
+    assert app.tables["clicks"].data.partition_path(3).name == "clicks-3.db"
+
+
+def test_stores_share_one_block_cache_and_one_write_buffer_budget(tmp_path: Path) -> None:
+    cache, buffers = rocksdb_options.shared()
+    first, second = _open(tmp_path / "a"), _open(tmp_path / "b")
+    try:
+        for db in (first, second):
+            assert db.property_int_value("rocksdb.block-cache-capacity") == \
+                rocksdb_options.BLOCK_CACHE_BYTES
+        before = buffers.get_usage()
+        for i in range(20_000):
+            first.put(b"%032x" % i, b"x" * 100)
+            second.put(b"%032x" % i, b"y" * 100)
+        # Both stores' memtables are counted in the one budget, which the cache carries.
+        memtables = sum(db.property_int_value("rocksdb.cur-size-all-mem-tables")
+                        for db in (first, second))
+        assert buffers.get_usage() - before >= memtables // 2 > 0
+        assert cache.get_usage() >= buffers.get_usage()
+    finally:
+        first.close()
+        second.close()
+
+
+def test_writes_survive_a_crash(tmp_path: Path) -> None:
+    """Only memory is budgeted: a write not yet flushed from a memtable is in the
+    write-ahead log, and a process that dies without closing the store loses nothing."""
+    writer = (
+        "import os, sys; from pathlib import Path\n"
+        "from streams.rocksdb_options import OPTIONS, SharedBudgetOptions\n"
+        "db = SharedBudgetOptions(**OPTIONS).open(Path(sys.argv[1]))\n"
+        "for i in range(1000): db.put(b'%032x' % i, b'%d' % i)\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", writer, str(tmp_path / "c")], check=True, timeout=60)
+    db = _open(tmp_path / "c")
+    try:
+        assert [db.get(b"%032x" % i) for i in (0, 999)] == [b"0", b"999"]
+    finally:
+        db.close()
