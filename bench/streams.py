@@ -64,12 +64,18 @@ def messages(n: int) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes
         clicks.append((click_id.encode(), _exact(encode(Click(
             click_id=click_id, offer_id="bench", clicked_at=now, traffic_source="fb",
             campaign="spring", creative="c1", params={"traffic_source": "fb"})))))
-        # 80% sales, 10% upsells, 5% duplicate sales, 5% refunds of the sale.
+        # 80% sales, 10% upsells, 5% duplicate sales, 5% refunds of a sale: every
+        # postback is decided at once (a refund of a receipt never credited would wait
+        # the grace period for its sale).
         kind = i % 20
-        event = {0: "upsell", 1: "upsell", 2: "purchase", 3: "refund"}.get(kind, "purchase")
-        receipt = f"U{i:07d}" if event == "upsell" else f"R{max(i - 1, 0):07d}" if kind in (
-            2, 3) else f"R{i:07d}"
-        target = f"{max(i - 1, 0):032x}" if kind in (2, 3) else click_id
+        event, target_i, receipt = "purchase", i, f"R{i:07d}"
+        if kind in (0, 1):
+            event, receipt = "upsell", f"U{i:07d}"
+        elif kind == 3:  # the sale of the click before (kind 2)
+            event, target_i, receipt = "refund", i - 1, f"R{i - 1:07d}"
+        elif kind == 4:  # that sale's receipt again: a duplicate
+            target_i, receipt = i - 2, f"R{i - 2:07d}"
+        target = f"{target_i:032x}"
         postbacks.append((target.encode(), _exact(encode(Postback(
             postback_id=f"p{i:031x}", received_at=now, click_id=target, event=event,
             payout=None if event == "refund" else Decimal("37.45"), receipt=receipt,

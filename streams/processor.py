@@ -228,7 +228,8 @@ class Processor:
             # Settled, but not by this process: the outcome may not have reached the
             # broker before a restart. The ledger re-emits the same decision.
             unsure = [p for p in parked if p.postback_id in decisions
-                      and p.postback_id not in self.settled_parked | blocked]
+                      and p.postback_id not in self.settled_parked
+                      and p.postback_id not in blocked]
             if unsure:
                 self._settle(key, click, unsure)
             open_ = [p for p in parked if p.postback_id not in decisions]
@@ -273,19 +274,22 @@ class Processor:
         now = now_ms()
         cutoff_ms = now - keep_ms
         credit_cutoff_ms = now - REVERSAL_HORIZON_DAYS * DAY_MS
-        ledgers = {key: Ledger.decode(raw) for key, raw in self.io.items(self.ledger, partition)}
 
-        def credit_pending(key: bytes) -> bool:
-            ledger = ledgers.get(key)
-            return (ledger is not None and ledger.holds_credit()
-                    and ledger.touched_ms >= credit_cutoff_ms)
+        def credit_pending(ledger: Ledger) -> bool:
+            return ledger.holds_credit() and ledger.touched_ms >= credit_cutoff_ms
 
-        old_clicks = [key for key, raw in self.io.items(self.clicks, partition)
-                      if clicked_at_micros(raw) // 1000 < cutoff_ms and not credit_pending(key)]
+        # One pair at a time (a partition holds ~1/8 of every click): only the keys to
+        # delete are kept, and deleted once the scans are over.
+        old_clicks = [key for key, raw in self.io.scan(self.clicks, partition)
+                      if clicked_at_micros(raw) // 1000 < cutoff_ms
+                      and not credit_pending(Ledger.decode(self.io.get(self.ledger, key)))]
+        old_ledgers = []
+        for key, raw in self.io.scan(self.ledger, partition):
+            ledger = Ledger.decode(raw)
+            if ledger.touched_ms < cutoff_ms and not credit_pending(ledger):
+                old_ledgers.append(key)
         for key in old_clicks:
             self.io.delete(self.clicks, key)
-        old_ledgers = [key for key, ledger in ledgers.items()
-                       if ledger.touched_ms < cutoff_ms and not credit_pending(key)]
         for key in old_ledgers:
             self.io.delete(self.ledger, key)
         if old_clicks or old_ledgers:

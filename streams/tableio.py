@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -72,9 +73,16 @@ class TableIO:
         the keys of its own partition. A list: the caller writes to the same table while
         it goes through the result.
         """
+        return list(self.scan(table, partition))
+
+    def scan(self, table: Any, partition: int) -> Iterator[tuple[bytes, bytes]]:
+        """`items` one pair at a time, for a caller that does not write to the table until
+        it is done: a sweep goes through every click of a partition (125,000 at 1,000,000
+        clicks), which as a list, and decoded at once, took ~120 MB."""
         offset_key = table.data.offset_key
-        return [(bytes(k), bytes(v)) for k, v in _db(table, partition).items()
-                if k != offset_key]
+        for k, v in _db(table, partition).items():
+            if k != offset_key:
+                yield bytes(k), bytes(v)
 
     def delete(self, table: Any, key: bytes) -> None:
         partition = self._partition()
