@@ -89,6 +89,7 @@ def register(app: Any, settings: Settings) -> OffersView:
     @app.on_partitions_assigned.connect  # type: ignore[untyped-decorator]
     async def on_assigned(sender: Any, assigned: Any, **_: Any) -> None:
         mine = sorted(tp.partition for tp in assigned if tp.topic == topics.RAW_POSTBACKS.name)
+        processor.assigned()
         log.info("worker owns partitions %s", mine)
 
     return offers

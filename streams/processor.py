@@ -87,6 +87,13 @@ class Processor:
         # after its barrier. One settled before a restart (not in here) is emitted again,
         # since its outcome may not have reached the broker.
         self.settled_parked: set[str] = set()
+        # Partitions whose waiting postbacks this process has all looked at since it was
+        # (re)assigned them: another worker may have decided some in between.
+        self.scanned: set[int] = set()
+
+    def assigned(self) -> None:
+        """Partitions were (re)assigned: look at their waiting postbacks afresh."""
+        self.scanned.clear()
 
     # --- clicks -------------------------------------------------------------------------
     async def on_click(self, key: bytes, raw: bytes, partition: int, offset: int,
@@ -216,9 +223,21 @@ class Processor:
         deadline = await self._clock(partition) - int(self.settings.late_click_grace_s * 1000)
         remaining: dict[bytes, list[Parked]] = {}
         dropped: set[str] = set()
+        # Catching up on a backlog, hundreds of thousands of postbacks can wait at once
+        # (read ahead of their clicks): the tick looks at each, so it skips the work that
+        # cannot change anything (at 1,000,000 clicks, ticks took half the worker's time).
+        known = partition in self.scanned
         for key, raw in self.io.items(self.pending, partition):
             parked = decode_parked(raw)
+            if all(p.postback_id in self.settled_parked for p in parked):
+                remaining[key] = []  # settled here, since the last tick
+                dropped.update(p.postback_id for p in parked)
+                continue
             click_raw = self.io.get(self.clicks, key)
+            if click_raw is None and known and all(p.at_ms > deadline for p in parked):
+                # Waits for its click, and nothing else can settle it: once this process
+                # has looked at the whole partition, such an entry holds no decision.
+                continue
             click = decode_click(click_raw) if click_raw is not None else None
             decisions = Ledger.decode(self.io.get(self.ledger, key)).decisions
             # A credited postback needs its click to be emitted again; after a crash the
@@ -238,6 +257,7 @@ class Processor:
             if len(keep) != len(parked):
                 remaining[key] = [p for p in parked if p.postback_id in keep]
                 dropped.update(p.postback_id for p in parked if p.postback_id not in keep)
+        self.scanned.add(partition)
         if not remaining:
             return
         # The barrier: everything produced so far (this tick's outcomes and ledger records,
