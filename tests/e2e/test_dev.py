@@ -11,6 +11,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -38,7 +39,8 @@ def http(url: str) -> tuple[int, dict[str, str], bytes]:
 
 
 class Dev:
-    def __init__(self, data_dir: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, extra_env: dict[str, str] | None = None,
+                 simulate: bool = False) -> None:
         self.data_dir = data_dir
         self.receiver_port, self.clickhouse_port, self.kafka_port, self.dashboard_port = (
             free_port(), free_port(), free_port(), free_port()
@@ -52,7 +54,8 @@ class Dev:
             [sys.executable, "-m", "hopstream", "dev", "--data-dir", str(data_dir),
              "--receiver-port", str(self.receiver_port),
              "--clickhouse-port", str(self.clickhouse_port),
-             "--kafka-port", str(self.kafka_port), "--dashboard-port", str(self.dashboard_port)],
+             "--kafka-port", str(self.kafka_port), "--dashboard-port", str(self.dashboard_port),
+             *(["--simulate"] if simulate else [])],
             stdout=self._out, stderr=subprocess.STDOUT, env=self.env,
         )
 
@@ -176,3 +179,35 @@ def test_click_to_clickhouse_and_a_clean_restart(data_dir: Path) -> None:
                  == b"2\n", 60, "the second conversion")
     finally:
         assert again.stop() == 0, again.output()[-3000:]
+
+
+def test_make_run_simulates_traffic_that_adds_up_in_clickhouse(data_dir: Path) -> None:
+    """What `make run` starts (`hopstream dev --simulate`): the simulated traffic's expected
+    totals, as the simulator prints them, are what ClickHouse ends up holding."""
+    dev = Dev(data_dir, {"HOPSTREAM_SIMULATE_DURATION_S": "4", "HOPSTREAM_SIMULATE_RATE": "20",
+                         "HOPSTREAM_LATE_CLICK_GRACE_S": "2"}, simulate=True)
+    try:
+        dev.wait_ready()
+
+        def totals() -> list[str] | None:
+            for line in dev.output().splitlines():
+                text = line.partition("|")[2].strip()  # "simulate|   total  80 ..."
+                if line.startswith("simulate|") and text.startswith("total "):
+                    return text.split()[1:]
+            return None
+
+        clicks, conversions, payout = wait_for(totals, 90, "the simulator's totals")  # type: ignore[misc]
+        assert "UNEXPECTED" not in dev.output()
+        expected = f"{clicks}\t{conversions}\t{Decimal(payout.replace(',', ''))}\n".encode()
+        assert int(clicks) > 0 and int(conversions) > 0
+
+        def held() -> bytes:
+            return dev.query(
+                "SELECT (SELECT count() FROM hopstream.clicks FINAL), "
+                "(SELECT countIf(kind = 'credit') FROM hopstream.conversions FINAL), "
+                "(SELECT sum(payout) FROM hopstream.conversions FINAL)")
+
+        wait_for(lambda: held() == expected, 60, f"ClickHouse holding {expected!r}")
+    finally:
+        code = dev.stop()
+    assert code == 0, dev.output()[-3000:]
