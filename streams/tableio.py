@@ -94,11 +94,6 @@ class TableIO:
         """An output message, partitioned by key like `topic.send` does."""
         self.queued.append((topic.get_topic_name(), None, key, value))
 
-    async def send(self) -> None:
-        """Hand every record queued so far to the producer (returns before the broker
-        acks): after this, a `producer.flush()` covers them."""
-        await self.hand_over()
-
     def hand_over(self) -> asyncio.Future[None]:
         """Start handing the queued records to the producer, after every earlier handover
         (records keep their order per partition); the future is done once they are all
