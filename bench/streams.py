@@ -6,10 +6,12 @@ same run and on the same topics:
 
 - baseline: a plain aiokafka consumer loop that reads both topics to the end and does
   nothing else (the ceiling: what the broker and the client library deliver);
-- worker: `hopstream worker` as its own process with an empty data dir, timed from its
-  first outcome until every postback has its outcome (conversion or issue), so start-up
-  and table assignment are not counted; its peak RSS
-  (VmHWM) is read from /proc at the end, with all N clicks in its tables.
+- worker: `hopstream worker` as its own process with an empty data dir, timed from the
+  first thing it wrote (a click in its clicks table's changelog, or an outcome) until
+  every postback has its outcome (conversion or issue), both by record timestamps (the
+  worker's clock), so start-up and table assignment are not counted but every click and
+  every postback is; its peak RSS (VmHWM) is read from /proc at the end, with all N
+  clicks in its tables.
 
 Each is repeated --rounds times (the worker under a fresh app id, so it starts from the
 beginning with empty state); medians are printed, with the ratio worker / baseline.
@@ -34,7 +36,6 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from hopstream import readiness
 from hopstream.offers import parse_offers
 from hopstream.settings import Settings
 from schemas import topics
@@ -97,7 +98,8 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]
 
 
 class OutcomeCounter:
-    """Counts outcome messages written since a moment, by reading them.
+    """Counts outcome messages written since a moment, by reading them, and keeps the
+    first and last of their timestamps.
 
     Not from end offsets: the embedded broker reports a partition's end offset as its last
     batch's base offset + 1, which undercounts whenever a producer batches.
@@ -108,6 +110,7 @@ class OutcomeCounter:
                                          max_partition_fetch_bytes=4 << 20)
         self.since_ms = since_ms
         self.count = 0
+        self.first_ms = self.last_ms = 0
 
     async def run(self) -> None:
         await self.consumer.start()
@@ -121,7 +124,11 @@ class OutcomeCounter:
             while True:
                 batch = await self.consumer.getmany(timeout_ms=200, max_records=20_000)
                 for records in batch.values():
-                    self.count += sum(1 for r in records if r.timestamp >= self.since_ms)
+                    stamps = [r.timestamp for r in records if r.timestamp >= self.since_ms]
+                    if stamps:
+                        self.count += len(stamps)
+                        self.first_ms = min(self.first_ms or stamps[0], *stamps)
+                        self.last_ms = max(self.last_ms, *stamps)
         finally:
             await self.consumer.stop()
 
@@ -144,8 +151,8 @@ async def baseline(bootstrap: str, expected: int) -> float:
 
 async def run_worker_round(settings: Settings, app_id: str, n: int, log: Path
                            ) -> tuple[float, int]:
-    """(seconds from the first to the last outcome, scaled to n, and peak RSS in bytes) of
-    one worker run."""
+    """(seconds from the worker's first write to its last outcome, and peak RSS in bytes)
+    of one worker run."""
     env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
     counter = OutcomeCounter(settings.bootstrap_servers, since_ms=int(time.time() * 1000))
     counting = asyncio.create_task(counter.run())
@@ -154,24 +161,39 @@ async def run_worker_round(settings: Settings, app_id: str, n: int, log: Path
         [sys.executable, "-m", "bench.streams", "--worker", app_id],
         env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        while not readiness.marker(settings, "worker").exists():
-            _alive(proc, log)
-            await asyncio.sleep(0.05)
-        while counter.count == 0:  # the clock starts at the first outcome
-            _alive(proc, log)
-            await asyncio.sleep(0.01)
-        started, at_start = time.perf_counter(), counter.count
         while counter.count < n:  # one outcome per postback
             _alive(proc, log)
             await asyncio.sleep(0.01)
-        elapsed = time.perf_counter() - started
-        # Steady state: scaled from the outcomes that came after the clock started.
-        return elapsed * n / (n - at_start), peak_rss(proc.pid)
+        first_ms = min(counter.first_ms,
+                       await first_timestamp(settings.bootstrap_servers,
+                                             f"{app_id}-clicks-changelog"))
+        return (counter.last_ms - first_ms) / 1000, peak_rss(proc.pid)
     finally:
         proc.terminate()
         proc.wait(30)
         out.close()
         counting.cancel()
+
+
+async def first_timestamp(bootstrap: str, topic: str) -> int:
+    """The earliest record timestamp of a topic (its partitions' first records)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        first: dict[TopicPartition, int] = {}
+        while len(first) < len(tps):
+            batch = await consumer.getmany(*(tp for tp in tps if tp not in first),
+                                           timeout_ms=1000, max_records=1)
+            if not batch:
+                break  # the remaining partitions are empty
+            first.update({tp: records[0].timestamp for tp, records in batch.items()})
+        return min(first.values(), default=2**63)
+    finally:
+        await consumer.stop()
 
 
 def _alive(proc: subprocess.Popen[bytes], log: Path) -> None:

@@ -78,7 +78,8 @@ def register(app: Any, settings: Settings) -> OffersView:
                 log.exception("reading %s failed; retrying", topics.OFFERS.name)
                 await asyncio.sleep(1.0)
 
-    app.route_batches(Dispatch(processor, offers, ticks_name), source)
+    dispatch = Dispatch(processor, offers, ticks_name)
+    app.route_batches(dispatch, source)
 
     @app.timer(tick_interval_s(settings))  # type: ignore[untyped-decorator]
     async def tick() -> None:
@@ -89,7 +90,7 @@ def register(app: Any, settings: Settings) -> OffersView:
     @app.on_partitions_assigned.connect  # type: ignore[untyped-decorator]
     async def on_assigned(sender: Any, assigned: Any, **_: Any) -> None:
         mine = sorted(tp.partition for tp in assigned if tp.topic == topics.RAW_POSTBACKS.name)
-        processor.assigned()
+        dispatch.assigned()
         log.info("worker owns partitions %s", mine)
 
     return offers

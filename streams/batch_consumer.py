@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, Protocol
 
@@ -36,12 +36,21 @@ import faust
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from streams.read_order import FetchState
+
 log = logging.getLogger(__name__)
 
 # A fetch can hold a partition's whole backlog (the embedded broker returns far more than
 # the fetch size asks): handing it over in one piece kept every message of it alive at
 # once (~6 KB per click + postback in the benchmark's peak RSS).
 MAX_BATCH = 1000
+# How long the broker may hold a fetch that finds nothing new (Faust sets 1.5 s). aiokafka
+# keeps one fetch in flight per broker, for the partitions with nothing buffered: while
+# it waits on partitions at their end (a caught-up click partition, the ticks), a
+# partition whose buffer was just drained cannot be fetched again. Catching up on a
+# backlog, that stalled the worker up to 1.5 s at a time (`streams.read_order` leaves
+# clicks at their end while postbacks are read).
+FETCH_MAX_WAIT_MS = 100
 
 
 class Route(Protocol):
@@ -56,11 +65,28 @@ class Route(Protocol):
     def check_delivered(self) -> None:
         """Raise if the broker refused a record handed to the producer."""
 
+    def held_back(self, active: set[Any], fetch_state: Callable[[Any], FetchState]
+                  ) -> set[Any]:
+        """Of the `active` topic partitions, those not to be read for now
+        (`fetch_state`: a partition's fetch position and high watermark)."""
+
+
+class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):  # type: ignore[misc]
+    """Faust's consumer thread, with the worker's fetch wait (`FETCH_MAX_WAIT_MS`)."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
+
 
 class BatchConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
     """Faust's aiokafka consumer, with the routed topics' messages delivered in batches."""
 
     _crashing: asyncio.Future[None] | None = None
+
+    def _new_consumer_thread(self) -> Any:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - the fetcher
         route: Route | None = getattr(self.app, "route", None)
@@ -99,6 +125,31 @@ class BatchConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
             log.exception("handling a batch failed; stopping without acknowledging it")
             await self.app.crash(exc)
             raise
+
+    async def _getmany(self, active_partitions: set[Any] | None,
+                       timeout: float) -> Any:  # noqa: ASYNC109 - Faust's signature
+        """Faust's fetch, without the partitions the route holds back for now: their
+        records stay in the fetch buffer, unread (`streams.read_order`)."""
+        route: Route | None = getattr(self.app, "route", None)
+        if route is not None and active_partitions:
+            held = route.held_back(active_partitions, self._fetch_state)
+            if held:
+                active_partitions = active_partitions - held
+                if not active_partitions:  # aiokafka reads an empty set as "all"
+                    await asyncio.sleep(min(timeout, 0.05))
+                    return {}
+        return await super()._getmany(active_partitions, timeout)
+
+    def _fetch_state(self, tp: Any) -> FetchState:
+        """The fetch position and high watermark aiokafka holds for `tp` (None: not
+        assigned here), read without a round trip to the consumer's thread."""
+        consumer = self._thread._consumer
+        state = consumer._subscription.subscription.assignment.state_value(tp) \
+            if consumer is not None and consumer._subscription.subscription else None
+        if state is None:
+            return None
+        position = state.position if state.has_valid_position else None
+        return position, state.highwater
 
     async def _accept(self, tp: Any, message: Any) -> bool:
         """Faust's read-offset and gap bookkeeping for one fetched message."""

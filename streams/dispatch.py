@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from faust.types import TP
 
 from schemas import topics
 from streams.offers_view import OffersView
 from streams.processor import Processor
+from streams.read_order import FetchState, ReadOrder
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +43,37 @@ class Dispatch:
         self.ticks_topic = ticks_topic
         self.topics = frozenset({topics.RAW_CLICKS.name, topics.RAW_POSTBACKS.name,
                                  ticks_topic})
+        self.read_order = ReadOrder(processor.progress)
+
+    def assigned(self) -> None:
+        """Partitions were (re)assigned."""
+        self.processor.assigned()
+        self.read_order.reset()
+
+    def held_back(self, active: set[Any], fetch_state: Callable[[Any], FetchState]
+                  ) -> set[Any]:
+        """Raw postback partitions whose clicks are read first (`streams.read_order`)."""
+        postbacks, clicks = topics.RAW_POSTBACKS.name, topics.RAW_CLICKS.name
+        held = self.read_order.held([tp.partition for tp in active if tp.topic == postbacks],
+                                    lambda partition: fetch_state(TP(clicks, partition)))
+        return {TP(postbacks, partition) for partition in held}
 
     async def handle(self, messages: Sequence[Any]) -> asyncio.Future[None]:
         if not self.offers.ready.is_set():
             await self.offers.ready.wait()  # a click's offer must be known to settle
         processor = self.processor
         io = processor.io
+        read_order = self.read_order
         postbacks, clicks = topics.RAW_POSTBACKS.name, topics.RAW_CLICKS.name
         try:
             for message in messages:
                 io.partition = message.partition
                 topic = message.topic
                 if topic == postbacks:
-                    await processor.on_postback(message.key, message.value,
-                                                _published_ms(message))
+                    published_ms = _published_ms(message)
+                    if published_ms is not None:
+                        read_order.postback_handled(message.partition, published_ms)
+                    await processor.on_postback(message.key, message.value, published_ms)
                 elif topic == clicks:
                     await processor.on_click(message.key, message.value, message.partition,
                                              message.offset, _published_ms(message))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -32,12 +33,7 @@ async def read_topic(
     bootstrap: str, topic: str, until: Callable[[list[Any]], bool], *, within: float = 30.0
 ) -> list[Any]:
     """All records of `topic` from the beginning, polled until `until(records)` holds."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = await _partitions(consumer, topic)
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+    async with _from_beginning(bootstrap, topic) as consumer:
         records: list[Any] = []
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
@@ -49,6 +45,28 @@ async def read_topic(
         raise AssertionError(
             f"{topic}: condition not met within {within}s; {len(records)} records read"
         )
+
+
+async def read_all(bootstrap: str, topic: str) -> list[Any]:
+    """Every record `topic` holds now: read until a fetch brings nothing (call it once
+    what it should hold was written, e.g. after waiting on what followed it)."""
+    async with _from_beginning(bootstrap, topic) as consumer:
+        records: list[Any] = []
+        while batch := await consumer.getmany(timeout_ms=1000):
+            for messages in batch.values():
+                records.extend(messages)
+        return records
+
+
+@asynccontextmanager
+async def _from_beginning(bootstrap: str, topic: str) -> AsyncIterator[AIOKafkaConsumer]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = await _partitions(consumer, topic)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        yield consumer
     finally:
         await consumer.stop()
 

@@ -23,7 +23,15 @@ from hopstream.settings import Settings
 from schemas.codec import encode
 from schemas.messages import Click, Conversion, Postback
 from tests.processes import Process
-from tests.streams_support import click, offer, outcomes, postback, publish_offers, send
+from tests.streams_support import (
+    Outcome,
+    click,
+    offer,
+    outcomes,
+    postback,
+    publish_offers,
+    send,
+)
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.kafka
@@ -66,17 +74,8 @@ def owned(process: Process) -> set[int]:
 async def test_killed_worker_recovers_and_two_workers_split_the_work(
     base_settings: Settings, kafka: object, tmp_path: Path
 ) -> None:
-    settings = base_settings.replace(
-        kafka_bootstrap_servers=kafka.bootstrap_servers,  # type: ignore[attr-defined]
-        data_dir=tmp_path / "a", late_click_grace_s=120.0,
-        # A group and internal topics of its own: nothing left by other worker tests.
-        worker_app_id=f"hopstream-worker-recovery-{tmp_path.name[-12:]}",
-    )
-    await asyncio.to_thread(publish_offers, settings, OFFER)
-    stories = [story(i) for i in range(CLICKS)]
+    settings, stories, producer = await _start(base_settings, kafka, tmp_path, "recovery")
     first, second = stories[: CLICKS // 2], stories[CLICKS // 2:]
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
-    await producer.start()
     workers: list[Process] = []
     try:
         await _send_all(producer, first)
@@ -109,6 +108,57 @@ async def test_killed_worker_recovers_and_two_workers_split_the_work(
             w.stop()
         await producer.stop()
 
+    _assert_exact(found, stories)
+
+
+async def test_killed_worker_restarts_on_its_own_data_dir(
+    base_settings: Settings, kafka: object, tmp_path: Path
+) -> None:
+    """The stores keep no write-ahead log (`streams.rocksdb_options`): after SIGKILL a
+    store on disk is behind its changelog, and the restart must make up the difference."""
+    settings, stories, producer = await _start(base_settings, kafka, tmp_path, "restart")
+    first, second = stories[: CLICKS // 2], stories[CLICKS // 2:]
+    worker: Process | None = None
+    try:
+        await _send_all(producer, first)
+        worker = Process("worker", settings, tmp_path / "a.log")
+        await asyncio.to_thread(worker.wait_ready)
+        ids = [m.postback_id for msgs, _, _ in first for m in msgs if isinstance(m, Postback)]
+        await outcomes(settings, ids, within=60)
+        worker.stop(signal.SIGKILL)
+
+        await _send_all(producer, second)
+        worker = Process("worker", settings, tmp_path / "a2.log")
+        await asyncio.to_thread(worker.wait_ready)
+        ids = [m.postback_id for msgs, _, _ in stories for m in msgs if isinstance(m, Postback)]
+        found = await outcomes(settings, ids, within=60)
+    finally:
+        if worker is not None:
+            worker.stop()
+        await producer.stop()
+    _assert_exact(found, stories)
+
+
+Story = tuple[list[Click | Postback], Decimal, int]
+
+
+async def _start(base_settings: Settings, kafka: object, tmp_path: Path, name: str
+                 ) -> tuple[Settings, list[Story], AIOKafkaProducer]:
+    """The worker's settings, its offer published, the stories, a started producer."""
+    settings = base_settings.replace(
+        kafka_bootstrap_servers=kafka.bootstrap_servers,  # type: ignore[attr-defined]
+        data_dir=tmp_path / "a", late_click_grace_s=120.0,
+        # A group and internal topics of its own: nothing left by other worker tests.
+        worker_app_id=f"hopstream-worker-{name}-{tmp_path.name[-12:]}",
+    )
+    await asyncio.to_thread(publish_offers, settings, OFFER)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    await producer.start()
+    return settings, [story(i) for i in range(CLICKS)], producer
+
+
+def _assert_exact(found: dict[str, list[Outcome]], stories: list[Story]) -> None:
+    """One decision per postback (repeats must agree), and the money to the cent."""
     for pid, messages in found.items():
         assert len({encode(m) for m in messages}) == 1, f"{pid} decided differently: {messages}"
     decided = {pid: messages[0] for pid, messages in found.items()}
@@ -119,7 +169,6 @@ async def test_killed_worker_recovers_and_two_workers_split_the_work(
     assert len(issues) == sum(d for _, _, d in stories)
 
 
-async def _send_all(producer: AIOKafkaProducer,
-                    stories: list[tuple[list[Click | Postback], Decimal, int]]) -> None:
+async def _send_all(producer: AIOKafkaProducer, stories: list[Story]) -> None:
     for messages, _, _ in stories:
         await send(producer, *messages)

@@ -8,9 +8,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from faust.types import TP
 
 from schemas import topics
 from streams.dispatch import Dispatch
+from streams.progress import ClickProgress
 from streams.tableio import DeliveryFailed, TableIO
 
 TICKS = "hopstream-worker-ticks"
@@ -22,6 +24,7 @@ class Recorder:
 
     def __init__(self, fail_on: str = "") -> None:
         self.io = TableIO(SimpleNamespace(producer=None))
+        self.progress = ClickProgress()
         self.seen: list[tuple[str, bytes | int, int | None]] = []
         self.published: list[int | None] = []
         self.fail_on = fail_on
@@ -37,6 +40,9 @@ class Recorder:
 
     async def on_tick(self, partition: int) -> None:
         self._record("tick", partition)
+
+    def assigned(self) -> None:
+        self.seen.append(("assigned", 0, None))
 
     def _record(self, kind: str, what: bytes | int) -> None:
         self.seen.append((kind, what, self.io.partition))
@@ -109,3 +115,18 @@ async def test_a_record_the_broker_refused_blocks_every_later_commit() -> None:
     for _ in range(2):
         with pytest.raises(DeliveryFailed):
             io.check_delivered()
+
+
+async def test_raw_postback_partitions_are_held_back_while_their_clicks_are_behind() -> None:
+    d = dispatch(Recorder())
+    clicks, postbacks = topics.RAW_CLICKS.name, topics.RAW_POSTBACKS.name
+    active = {TP(t, p) for t in (clicks, postbacks, TICKS) for p in (0, 1)}
+    # Partition 0's clicks are behind, partition 1's all read.
+    state = {TP(clicks, 0): (10, 500), TP(clicks, 1): (500, 500)}
+    assert d.held_back(active, state.get) == {TP(postbacks, 0)}
+    await d.handle([message(postbacks, 0, timestamp=1.0)])  # read anyway (no clicks yet)
+    d.processor.progress.handled(0, offset=99, published_ms=2_000)
+    # The clicks read are newer than the postbacks read: nothing to hold back.
+    assert d.held_back(active, state.get) == set()
+    d.assigned()
+    assert d.held_back(active, state.get) == {TP(postbacks, 0)}
