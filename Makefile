@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck schemas docs lock unit install clean bench-receiver bench-sink bench-streams
+.PHONY: run test lint typecheck schemas docs lock unit install clean bench-receiver bench-sink bench-streams bench-codec
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ lock: $(STAMP)
 # Worker throughput vs a raw consumer loop, and peak RSS (README, "Performance").
 bench-streams: $(STAMP)
 	$(BIN)/python -m bench.streams $(ARGS)
+
+# Codec cost per message (ns per decode/encode), before and after its generated fast path.
+bench-codec: $(STAMP)
+	$(BIN)/python -m bench.codec $(ARGS)
 
 clean:
 	rm -rf $(VENV) .hopstream .pytest_cache .mypy_cache .ruff_cache

@@ -9,6 +9,11 @@ Wire rules, the same for every message:
 - times are RFC 3339 strings in UTC with a `Z` suffix;
 - every field is always written; readers ignore fields they do not know, so adding an
   optional field is a compatible change and anything else bumps `schema_version`.
+
+The rules are written once, generically, below (`_default`, `_converter`). For speed,
+`encode` and `decode` run a function generated per message class (`schemas.encoders`,
+`schemas.decoders`) that does the same in straight-line code for the common case and hands
+anything else to the generic code, so results, bytes and error messages are the same.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from functools import cache
 from typing import Any, TypeVar
 
 import orjson
+
+from schemas.decoders import Converters, Decoder, compile_decoder
+from schemas.encoders import Encoder, compile_encoder
 
 DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 
@@ -56,6 +64,13 @@ def to_dict(message: Any) -> dict[str, Any]:
 
 
 def encode(message: Any) -> bytes:
+    """The message as JSON bytes: through its class's generated encoder when it has one."""
+    try:
+        encoder = _encoders[type(message)]
+    except KeyError:
+        encoder = _encoders[type(message)] = _compile_encoder(type(message))
+    if encoder is not None:
+        return encoder(message)
     # Datetimes go through _default so that every one is written in UTC with a Z suffix,
     # whatever zone it was made in.
     return orjson.dumps(message, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
@@ -67,9 +82,37 @@ def decode(cls: type[T], data: bytes | str | dict[str, Any]) -> T:
         raw = data if isinstance(data, dict) else orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise DecodeError(f"{cls.__name__}: not JSON: {exc}") from None
+    if type(raw) is dict:
+        try:
+            decoder = _decoders[cls]
+        except KeyError:
+            decoder = _decoders[cls] = _compile_decoder(cls)
+        result: T = decoder(raw)
+        return result
     if not isinstance(raw, dict):
         raise DecodeError(f"{cls.__name__}: expected a JSON object")
-    return _from_dict(cls, raw)
+    return _from_dict(cls, raw)  # a dict subclass: the generic path, whatever it overrides
+
+
+# The generated functions, by class; an encoder is None for types orjson does not write
+# field by field (not a slotted dataclass): those take the generic path.
+_encoders: dict[type[Any], Encoder | None] = {}
+_decoders: dict[type[Any], Decoder] = {}
+
+
+def _compile_encoder(cls: type[Any]) -> Encoder | None:
+    try:
+        return compile_encoder(cls, _default)
+    except Exception:  # e.g. annotations that do not resolve: the generic path needs none
+        return None
+
+
+def _compile_decoder(cls: type[Any]) -> Decoder:
+    # The generic converters first: a class they refuse raises here exactly as it would
+    # have on the generic path (and is not cached, so it raises again next time).
+    _converters(cls)  # type: ignore[arg-type]
+    converters: Converters = _converters  # type: ignore[assignment]
+    return compile_decoder(cls, converters, lambda raw: _from_dict(cls, raw))
 
 
 def _from_dict(cls: type[T], raw: dict[str, Any]) -> T:
