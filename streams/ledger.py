@@ -76,12 +76,21 @@ class Ledger:
 
     # --- storage ----------------------------------------------------------------------
     def encode(self) -> bytes:
+        # "t" first: the sweep reads it without decoding the rest (`touched_at`).
         return orjson.dumps({
+            "t": self.touched_ms,
             "c": [[c.event, c.receipt, str(c.payout), c.postback_id] for c in self.credits],
             "d": {pid: ([str(d.payout), d.rule] if d.converted else [d.reason, d.detail, 0])
                   for pid, d in self.decisions.items()},
-            "t": self.touched_ms,
         })
+
+    @classmethod
+    def touched_at(cls, raw: bytes) -> int:
+        """`touched_ms` of a stored ledger; read from the front of the value when it is
+        there (written since "t" came first), else by decoding it."""
+        if raw.startswith(b'{"t":'):
+            return int(raw[5:raw.index(b",", 5)])
+        return cls.decode(raw).touched_ms
 
     @classmethod
     def decode(cls, raw: bytes | None) -> Ledger:

@@ -303,11 +303,9 @@ class Processor:
         old_clicks = [key for key, raw in self.io.scan(self.clicks, partition)
                       if clicked_at_micros(raw) // 1000 < cutoff_ms
                       and not credit_pending(Ledger.decode(self.io.get(self.ledger, key)))]
-        old_ledgers = []
-        for key, raw in self.io.scan(self.ledger, partition):
-            ledger = Ledger.decode(raw)
-            if ledger.touched_ms < cutoff_ms and not credit_pending(ledger):
-                old_ledgers.append(key)
+        old_ledgers = [key for key, raw in self.io.scan(self.ledger, partition)
+                       if Ledger.touched_at(raw) < cutoff_ms
+                       and not credit_pending(Ledger.decode(raw))]
         for key in old_clicks:
             self.io.delete(self.clicks, key)
         for key in old_ledgers:

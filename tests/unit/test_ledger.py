@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import orjson
+
 from streams.ledger import Decision, Ledger
 
 
@@ -35,3 +37,17 @@ def test_holding_survives_the_storage_round_trip() -> None:
     ledger = Ledger()
     credit(ledger, "p1", "purchase", "SALE0001", "37.45")
     assert Ledger.decode(ledger.encode()).holds_credit()
+
+
+def test_touched_at_reads_the_front_of_new_values_and_decodes_older_ones() -> None:
+    ledger = Ledger(touched_ms=1_700_000_000_123)
+    credit(ledger, "p1", "purchase", "R1", "10.00")
+    ledger.touched_ms = 1_700_000_000_123
+    raw = ledger.encode()
+    assert raw.startswith(b'{"t":1700000000123,')
+    assert Ledger.touched_at(raw) == 1_700_000_000_123
+    assert Ledger.touched_at(Ledger(touched_ms=5).encode()) == 5  # nothing else in it
+    # As written before "t" came first: still read, by decoding.
+    older = orjson.dumps({"c": [], "d": {}, "t": 42})
+    assert Ledger.touched_at(older) == 42
+    assert Ledger.decode(raw).credits == ledger.credits
