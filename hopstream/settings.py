@@ -227,6 +227,14 @@ class Settings:
         "in clicks the worker has read (their publish times), not in its wall clock.",
         600.0,
     )
+    store_flush_s: float = _setting(
+        "HOPSTREAM_STORE_FLUSH_S",
+        "How often the worker writes its RocksDB tables to disk. They keep no write-ahead "
+        "log (their changelog topics make every write durable): after a crash a table holds "
+        "what was written to disk, and the restart replays its changelog from there, so this "
+        "bounds how much a restart replays.",
+        300.0,
+    )
     click_sweep_s: float = _setting(
         "HOPSTREAM_CLICK_SWEEP_S",
         "How often the worker deletes clicks (and their receipt ledgers) older than the "
@@ -314,7 +322,7 @@ class Settings:
             if getattr(self, name) < low:
                 problems.append(f"{_env(name)} must be >= {low}, got {getattr(self, name)}")
         for name in ("rebalance_timeout_s", "session_timeout_s", "sink_batch_seconds",
-                     "receiver_produce_timeout_s",
+                     "receiver_produce_timeout_s", "store_flush_s",
                      "query_max_execution_s", "late_click_grace_s", "click_sweep_s",
                      "dashboard_refresh_s", "simulate_rate", "simulate_duration_s"):
             if getattr(self, name) <= 0:

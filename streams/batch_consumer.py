@@ -132,7 +132,11 @@ class BatchConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
         records stay in the fetch buffer, unread (`streams.read_order`)."""
         route: Route | None = getattr(self.app, "route", None)
         if route is not None and active_partitions:
-            held = route.held_back(active_partitions, self._fetch_state)
+            try:
+                held = route.held_back(active_partitions, self._fetch_state)
+            except Exception:  # only an optimisation: never a reason to stop
+                log.exception("choosing partitions to read first failed; reading all")
+                held = set()
             if held:
                 active_partitions = active_partitions - held
                 if not active_partitions:  # aiokafka reads an empty set as "all"
@@ -142,14 +146,15 @@ class BatchConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
 
     def _fetch_state(self, tp: Any) -> FetchState:
         """The fetch position and high watermark aiokafka holds for `tp` (None: not
-        assigned here), read without a round trip to the consumer's thread."""
+        assigned here), read without a round trip to the consumer's thread, which may
+        change them meanwhile: each is read once, and may be None."""
         consumer = self._thread._consumer
-        state = consumer._subscription.subscription.assignment.state_value(tp) \
-            if consumer is not None and consumer._subscription.subscription else None
+        subscription = consumer._subscription.subscription if consumer is not None else None
+        assignment = subscription.assignment if subscription is not None else None
+        state = assignment.state_value(tp) if assignment is not None else None
         if state is None:
             return None
-        position = state.position if state.has_valid_position else None
-        return position, state.highwater
+        return state._position, state.highwater
 
     async def _accept(self, tp: Any, message: Any) -> bool:
         """Faust's read-offset and gap bookkeeping for one fetched message."""

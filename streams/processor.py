@@ -80,7 +80,7 @@ class Processor:
         self.clicks, self.pending, self.ledger = tables
         self.conversions = conversions
         self.issues = issues
-        self.io = TableIO(app)
+        self.io = TableIO(app, settings.store_flush_s)
         self.progress = ClickProgress()
         self.last_sweep_ms: dict[int, int] = {}
         # Parked postbacks this process settled outside a tick: the tick deletes them
@@ -92,8 +92,12 @@ class Processor:
         self.scanned: set[int] = set()
 
     def assigned(self) -> None:
-        """Partitions were (re)assigned: look at their waiting postbacks afresh."""
+        """Partitions were (re)assigned: look at their waiting postbacks afresh, and
+        forget how far clicks were read (Faust reads every assigned partition again from
+        its committed offset; a partition handled here before, then elsewhere, would
+        otherwise look behind for good)."""
         self.scanned.clear()
+        self.progress.partitions.clear()
 
     # --- clicks -------------------------------------------------------------------------
     async def on_click(self, key: bytes, raw: bytes, partition: int, offset: int,

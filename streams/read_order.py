@@ -27,11 +27,14 @@ Pure logic; the consumer gives the fetch positions and high watermarks.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from streams.progress import ClickProgress
+
+log = logging.getLogger(__name__)
 
 MAX_HOLD_S = 2.0
 
@@ -75,6 +78,8 @@ class ReadOrder:
             if now - since >= self.max_hold_s:
                 self.released.add(partition)
                 del self.holding_since[partition]
+                log.info("partition %d: postbacks read although its clicks are behind "
+                         "(held back %.1f s)", partition, now - since)
                 continue
             held.add(partition)
         return held

@@ -22,6 +22,12 @@ changelog offset the broker acknowledged is kept in the store as Faust does (so 
 restart on the same data dir reads only newer changelog records), at most once per
 `PERSIST_EVERY_S` and partition: an older offset only makes that recovery re-read a little
 more of the changelog, which applies the same values again.
+
+The stores keep no write-ahead log (`streams.rocksdb_options`): what a store holds on disk
+after a crash is what its memtables flushed, and a quiet store flushes rarely. So every
+`flush_every_s` (HOPSTREAM_STORE_FLUSH_S), right after the offsets are persisted, every
+store is flushed: a restart after a crash replays at most that much of each changelog,
+and never needs changelog records old enough for compaction to have dropped them.
 """
 
 from __future__ import annotations
@@ -45,8 +51,10 @@ class DeliveryFailed(RuntimeError):
 
 
 class TableIO:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, flush_every_s: float = 300.0) -> None:
         self.app = app
+        self.flush_every_s = flush_every_s
+        self.flushed_at = time.monotonic()
         self.partition: int | None = None  # of the message being handled
         self.failure: BaseException | None = None  # the first record the broker refused
         # (topic, partition, key, value): the partition only for changelogs
@@ -114,8 +122,11 @@ class TableIO:
                     batch.delivered.add_done_callback(self._check)
                 else:
                     batch.delivered.add_done_callback(partial(self._acked, store))
-        if self.acked and time.monotonic() - self.persisted_at >= PERSIST_EVERY_S:
+        now = time.monotonic()
+        if self.acked and now - self.persisted_at >= PERSIST_EVERY_S:
             self.persist_offsets()
+            if now - self.flushed_at >= self.flush_every_s:
+                self.flush_stores()
 
     async def acknowledged(self) -> None:
         """A barrier: returns once everything queued so far is with the producer and the
@@ -165,6 +176,15 @@ class TableIO:
         for (store, tp), offset in acked.items():
             store.set_persisted_offset(tp, offset)
         self.persisted_at = time.monotonic()
+
+
+    def flush_stores(self) -> None:
+        """Write every open store's memtables to disk (in the background: RocksDB's own
+        threads), the offsets just persisted included."""
+        for store in {id(store): store for store in self.stores.values()}.values():
+            for db in list(store._dbs.values()):
+                db.flush(wait=False)
+        self.flushed_at = time.monotonic()
 
 
 def _db(table: Any, partition: int) -> Any:

@@ -117,6 +117,9 @@ async def test_killed_worker_restarts_on_its_own_data_dir(
     """The stores keep no write-ahead log (`streams.rocksdb_options`): after SIGKILL a
     store on disk is behind its changelog, and the restart must make up the difference."""
     settings, stories, producer = await _start(base_settings, kafka, tmp_path, "restart")
+    # Stores written to disk every half second: the killed worker leaves stores holding
+    # some of its writes and a changelog offset, behind what the changelogs hold.
+    settings = settings.replace(store_flush_s=0.5)
     first, second = stories[: CLICKS // 2], stories[CLICKS // 2:]
     worker: Process | None = None
     try:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+from hopstream.settings import Settings
+from streams.processor import Processor
 from streams.progress import ClickProgress
 from streams.read_order import FetchState, ReadOrder
 
@@ -90,3 +94,20 @@ def test_partitions_are_independent_and_reset_forgets_everything() -> None:
     ro.reset()
     # Nothing known about the postbacks read since: the clicks go first again.
     assert ro.held([0, 1], behind) == {0, 1}
+
+
+def test_a_processor_forgets_how_far_clicks_were_read_when_partitions_are_assigned() -> None:
+    """Faust reads every assigned partition again from its committed offset: click
+    progress from before would make a caught-up partition look behind for good."""
+    processor = Processor(SimpleNamespace(), Settings.from_env({}), None, (None, None, None),
+                          conversions=None, issues=None)
+    processor.progress.handled(0, offset=99, published_ms=1_000)
+    ro, _ = order(processor.progress)
+    ro.postback_handled(0, 5_000)
+    # The partition went to another worker, which read it to the end (500), and came back.
+    caught_up = fetch(p0=(500, 500)).get
+    assert ro.held([0], caught_up) == {0}  # what this process handled before says "behind"
+    processor.assigned()
+    ro.reset()
+    ro.postback_handled(0, 5_000)
+    assert ro.held([0], caught_up) == set()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from hopstream.settings import Settings
 from streams import rocksdb_options
 from streams.app import create_app
+from streams.tableio import TableIO
 
 
 def _open(path: Path) -> Any:
@@ -78,3 +81,28 @@ def test_a_clean_close_keeps_every_write(tmp_path: Path) -> None:
         assert [db.get(b"%032x" % i) for i in (0, 999)] == [b"0", b"999"]
     finally:
         db.close()
+
+
+def test_flush_stores_writes_every_open_store_to_disk(tmp_path: Path) -> None:
+    dbs = {p: _open(tmp_path / f"s{p}") for p in range(3)}
+    try:
+        for db in dbs.values():
+            db.put(b"k", b"v")
+        io = TableIO(SimpleNamespace(), flush_every_s=300.0)
+        io.stores = {"t-changelog": SimpleNamespace(_dbs=dbs)}
+        io.flush_stores()
+
+        def memtables() -> int:
+            return sum(db.property_int_value("rocksdb.num-entries-active-mem-table")
+                       + db.property_int_value("rocksdb.num-entries-imm-mem-tables")
+                       for db in dbs.values())
+
+        deadline = time.monotonic() + 30
+        while memtables() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert memtables() == 0
+        assert all(db.property_int_value("rocksdb.num-files-at-level0") == 1
+                   for db in dbs.values())
+    finally:
+        for db in dbs.values():
+            db.close()
