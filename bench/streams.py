@@ -150,9 +150,9 @@ async def baseline(bootstrap: str, expected: int) -> float:
 
 
 async def run_worker_round(settings: Settings, app_id: str, n: int, log: Path
-                           ) -> tuple[float, int]:
-    """(seconds from the worker's first write to its last outcome, and peak RSS in bytes)
-    of one worker run."""
+                           ) -> tuple[float, float, int]:
+    """(seconds from the worker's first write to its last outcome, the CPU seconds the
+    worker used in between, and its peak RSS in bytes) of one worker run."""
     env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
     counter = OutcomeCounter(settings.bootstrap_servers, since_ms=int(time.time() * 1000))
     counting = asyncio.create_task(counter.run())
@@ -160,14 +160,17 @@ async def run_worker_round(settings: Settings, app_id: str, n: int, log: Path
     proc = subprocess.Popen(  # noqa: ASYNC220 - started once, polled below
         [sys.executable, "-m", "bench.streams", "--worker", app_id],
         env=env, stdout=out, stderr=subprocess.STDOUT)
+    cpu: list[tuple[float, float]] = []  # (wall clock ms, worker CPU seconds)
     try:
         while counter.count < n:  # one outcome per postback
             _alive(proc, log)
+            cpu.append((time.time() * 1000, cpu_seconds(proc.pid)))
             await asyncio.sleep(0.01)
         first_ms = min(counter.first_ms,
                        await first_timestamp(settings.bootstrap_servers,
                                              f"{app_id}-clicks-changelog"))
-        return (counter.last_ms - first_ms) / 1000, peak_rss(proc.pid)
+        used = _at(cpu, counter.last_ms) - _at(cpu, first_ms)
+        return (counter.last_ms - first_ms) / 1000, used, peak_rss(proc.pid)
     finally:
         proc.terminate()
         proc.wait(30)
@@ -199,6 +202,17 @@ async def first_timestamp(bootstrap: str, topic: str) -> int:
 def _alive(proc: subprocess.Popen[bytes], log: Path) -> None:
     if proc.poll() is not None:
         raise SystemExit(f"worker exited with {proc.returncode}; see {log}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _at(samples: list[tuple[float, float]], when_ms: float) -> float:
+    """The sampled value at the first sample taken at or after `when_ms`."""
+    return next((value for at, value in samples if at >= when_ms), samples[-1][1])
 
 
 def peak_rss(pid: int) -> int:
@@ -233,20 +247,25 @@ def main() -> int:
         asyncio.run(produce(broker.bootstrap_servers, topics.RAW_POSTBACKS.name, postbacks))
         print(f"pre-produced {args.n:,} clicks and {args.n:,} postbacks in "
               f"{time.perf_counter() - started:.1f}s ({settings.partitions} partitions)")
-        base, work, rss = [], [], []
+        base, work, cpu, rss = [], [], [], []
         for r in range(args.rounds):
             base.append(args.n / asyncio.run(baseline(broker.bootstrap_servers, 2 * args.n)))
             worker_settings = settings.replace(data_dir=Path(tmp) / f"round{r}")
-            seconds, peak = asyncio.run(run_worker_round(
+            seconds, used, peak = asyncio.run(run_worker_round(
                 worker_settings, f"bench-worker-{r}", args.n, Path(tmp) / f"worker{r}.log"))
             work.append(args.n / seconds)
+            cpu.append(used * 1e6 / args.n)
             rss.append(peak)
             print(f"round {r + 1}: baseline {base[-1]:,.0f} postbacks/s, worker "
-                  f"{work[-1]:,.0f} postbacks/s, worker peak RSS {peak / 2**20:.0f} MB")
+                  f"{work[-1]:,.0f} postbacks/s ({cpu[-1]:.0f} us of its CPU per click + "
+                  f"postback, {used / seconds:.0%} of one core), worker peak RSS "
+                  f"{peak / 2**20:.0f} MB")
         b, w = statistics.median(base), statistics.median(work)
         print(f"median baseline (raw aiokafka loop, clicks + postbacks): {b:,.0f} postbacks/s")
         print(f"median worker: {w:,.0f} postbacks/s (goal >= 10,000)")
         print(f"ratio worker / baseline: {w / b:.2f} (goal >= 0.25)")
+        print(f"median worker CPU per click + postback: {statistics.median(cpu):.0f} us "
+              "(less sensitive than rates to other load on the machine)")
         print(f"worker peak RSS, {args.n:,} clicks in state: "
               f"{statistics.median(rss) / 2**20:.0f} MB median, {max(rss) / 2**20:.0f} MB max "
               "(goal <= 300 MB)")

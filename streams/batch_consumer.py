@@ -36,6 +36,8 @@ import faust
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from streams import inflight
+from streams.inflight import Fetched
 from streams.read_order import FetchState
 
 log = logging.getLogger(__name__)
@@ -93,23 +95,28 @@ class BatchConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
         routed = route.topics if route is not None else frozenset()
         consumer_stopped = self._stopped.is_set
         fetcher_stopped = fetcher._stopped.is_set
-        batch: list[Any] = []
+        batch: list[Fetched] = []
         try:
             while not (consumer_stopped() or fetcher_stopped()):
                 self.diag.set_flag(CONSUMER_FETCHING)
                 await self.sleep(0)
                 if self.should_stop:
                     break
-                async for tp, message in self.getmany(timeout=1.0):
-                    if not await self._accept(tp, message):
+                for tp, records in await self._fetch(timeout=1.0):
+                    if tp.topic not in routed or route is None:
+                        # changelogs (recovery, standbys): Faust's own path
+                        for record in records:
+                            if await self._accept(tp, record.offset, record.topic):
+                                await self.wait_first(self.callback(self._to_message(tp, record)),
+                                                      self.suspend_flow.wait())
                         continue
-                    if message.topic in routed:
-                        batch.append(message)
-                        if len(batch) >= MAX_BATCH and route is not None:
-                            await self._deliver(route, batch)
-                            batch = []
-                    else:  # changelogs (recovery, standbys): Faust's own path
-                        await self.wait_first(self.callback(message), self.suspend_flow.wait())
+                    generation = self.app.consumer_generation_id
+                    for record in records:
+                        if await self._accept(tp, record.offset, record.topic):
+                            batch.append(Fetched(tp, record, generation))
+                    if len(batch) >= MAX_BATCH:
+                        await self._deliver(route, batch)
+                        batch = []
                 if batch and route is not None:
                     await self._deliver(route, batch)
                     batch = []
@@ -125,6 +132,31 @@ class BatchConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
             log.exception("handling a batch failed; stopping without acknowledging it")
             await self.app.crash(exc)
             raise
+
+    async def _fetch(self, timeout: float) -> list[tuple[Any, list[Any]]]:  # noqa: ASYNC109
+        """Faust's `getmany` without its per-record work (a message object, the high
+        watermark and a sensor call each): the records of each partition it would yield,
+        in order, or none when the flow stopped or the generation changed meanwhile (a
+        rebalance seeks back to the committed offsets, as Faust's `getmany` does)."""
+        records, active = await self._wait_next_records(timeout)
+        if records is None or self.should_stop:
+            return []
+        if not self.flow_active:
+            try:
+                await self.perform_seek()
+            except Exception as exc:
+                log.warning("seeking back to the committed offsets failed: %r", exc)
+            return []
+        generation = self.app.consumer_generation_id
+        buffered = self._buffered_partitions
+        fetched = []
+        for tp, tp_records in records.items():
+            if not self.flow_active or self.app.consumer_generation_id != generation:
+                break
+            if active is None or tp in active or tp in buffered:
+                self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                fetched.append((tp, tp_records))
+        return fetched
 
     async def _getmany(self, active_partitions: set[Any] | None,
                        timeout: float) -> Any:  # noqa: ASYNC109 - Faust's signature
@@ -156,51 +188,43 @@ class BatchConsumer(faust_aiokafka.Consumer):  # type: ignore[misc]
             return None
         return state._position, state.highwater
 
-    async def _accept(self, tp: Any, message: Any) -> bool:
-        """Faust's read-offset and gap bookkeeping for one fetched message."""
-        offset = message.offset
+    async def _accept(self, tp: Any, offset: int, topic: str) -> bool:
+        """Faust's read-offset and gap bookkeeping for one fetched record."""
         read = self._read_offset[tp]
         if read is not None and offset < read:
             return False  # already read (Faust drops these too)
-        if read and offset - read > 1 and self.app.topics.acks_enabled_for(message.topic):
+        if read and offset - read > 1 and self.app.topics.acks_enabled_for(topic):
             await self._add_gap(tp, read + 1, offset)
         self._read_offset[tp] = offset
         return True
 
-    async def _deliver(self, route: Route, batch: list[Any]) -> None:
+    async def _deliver(self, route: Route, batch: list[Fetched]) -> None:
         app = self.app
         if not (self.flow_active and app.flow_control.is_active()):
             return  # rebalancing: read again from the committed offsets afterwards
         generation = app.consumer_generation_id
         if any(m.generation_id != generation for m in batch):
             return  # fetched before a rebalance, which seeks back to the committed offsets
-        unacked = self._unacked_messages
-        for message in batch:
-            unacked.add(message)
+        handling = inflight.start(self, batch)
         try:
             handed = await route.handle(batch)
         except BaseException:
-            self._forget(batch)
+            inflight.forget(self, handling)
             raise
-        handed.add_done_callback(partial(self._acknowledge, batch))
+        handed.add_done_callback(partial(self._acknowledge, handling, batch))
 
-    def _acknowledge(self, batch: list[Any], handed: asyncio.Future[None]) -> None:
+    def _acknowledge(self, handling: inflight.InFlight, batch: list[Fetched],
+                     handed: asyncio.Future[None]) -> None:
         """Ack the batch once everything it produced is with the producer; if that
         failed, stop the worker without acking it."""
         if handed.cancelled() or handed.exception() is not None:
-            self._forget(batch)
+            inflight.forget(self, handling)
             if not handed.cancelled():
                 log.error("handing records to the producer failed; stopping",
                           exc_info=handed.exception())
                 self._crashing = asyncio.ensure_future(self.app.crash(handed.exception()))
             return
-        ack = self.ack
-        for message in batch:
-            ack(message)
-
-    def _forget(self, batch: list[Any]) -> None:
-        for message in batch:  # not acked: nothing must wait for them at shutdown
-            self._unacked_messages.discard(message)
+        inflight.acknowledge(self, handling, batch)
 
     async def _commit(self, offsets: Any) -> bool:
         route: Route | None = getattr(self.app, "route", None)

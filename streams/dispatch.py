@@ -70,13 +70,13 @@ class Dispatch:
                 io.partition = message.partition
                 topic = message.topic
                 if topic == postbacks:
-                    published_ms = _published_ms(message)
+                    published_ms = message.timestamp_ms
                     if published_ms is not None:
                         read_order.postback_handled(message.partition, published_ms)
                     await processor.on_postback(message.key, message.value, published_ms)
                 elif topic == clicks:
                     await processor.on_click(message.key, message.value, message.partition,
-                                             message.offset, _published_ms(message))
+                                             message.offset, message.timestamp_ms)
                 else:
                     await self._tick(message.partition)
         finally:
@@ -96,10 +96,3 @@ class Dispatch:
 
     def check_delivered(self) -> None:
         self.processor.io.check_delivered()
-
-
-def _published_ms(message: Any) -> int | None:
-    """When the receiver published the message: its record timestamp (Faust gives seconds).
-    Grace periods count in these (`streams.progress`)."""
-    timestamp = message.timestamp
-    return None if timestamp is None else int(timestamp * 1000)

@@ -12,6 +12,7 @@ from faust.types import TP
 
 from schemas import topics
 from streams.dispatch import Dispatch
+from streams.inflight import Fetched
 from streams.progress import ClickProgress
 from streams.tableio import DeliveryFailed, TableIO
 
@@ -50,10 +51,11 @@ class Recorder:
             raise RuntimeError(f"{kind} failed")
 
 
-def message(topic: str, partition: int, key: bytes = b"k", timestamp: float | None = None
-            ) -> Any:
-    return SimpleNamespace(topic=topic, partition=partition, key=key, value=b"{}", offset=7,
-                           timestamp=timestamp)
+def message(topic: str, partition: int, key: bytes = b"k", timestamp: int | None = None
+            ) -> Fetched:
+    record = SimpleNamespace(topic=topic, partition=partition, key=key, value=b"{}", offset=7,
+                             timestamp=timestamp)
+    return Fetched(TP(topic, partition), record, generation_id=1)
 
 
 def dispatch(processor: Recorder) -> Dispatch:
@@ -73,10 +75,10 @@ async def test_each_message_is_handled_in_order_on_its_own_partition() -> None:
     assert processor.published == [None, None]
 
 
-async def test_the_publish_time_goes_with_each_message_in_milliseconds() -> None:
+async def test_the_publish_time_goes_with_each_message() -> None:
     processor = Recorder()
-    await dispatch(processor).handle([message(topics.RAW_CLICKS.name, 0, timestamp=1.5),
-                                      message(topics.RAW_POSTBACKS.name, 0, timestamp=2.25)])
+    await dispatch(processor).handle([message(topics.RAW_CLICKS.name, 0, timestamp=1500),
+                                      message(topics.RAW_POSTBACKS.name, 0, timestamp=2250)])
     assert processor.published == [1500, 2250]
     assert processor.io.partition is None  # no table access outside a message
 
@@ -124,7 +126,7 @@ async def test_raw_postback_partitions_are_held_back_while_their_clicks_are_behi
     # Partition 0's clicks are behind, partition 1's all read.
     state = {TP(clicks, 0): (10, 500), TP(clicks, 1): (500, 500)}
     assert d.held_back(active, state.get) == {TP(postbacks, 0)}
-    await d.handle([message(postbacks, 0, timestamp=1.0)])  # read anyway (no clicks yet)
+    await d.handle([message(postbacks, 0, timestamp=1000)])  # read anyway (no clicks yet)
     d.processor.progress.handled(0, offset=99, published_ms=2_000)
     # The clicks read are newer than the postbacks read: nothing to hold back.
     assert d.held_back(active, state.get) == set()
