@@ -149,6 +149,7 @@ def _custom(tmp_path: Path) -> Settings:
         worker_app_id="hopstream-worker-eu",
         late_click_grace_s=1.5,
         click_sweep_s=30.0,
+        store_flush_s=60.0,
         log_level="DEBUG",
         receiver_max_body_bytes=4096,
         receiver_max_query_bytes=2048,
