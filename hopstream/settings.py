@@ -229,10 +229,10 @@ class Settings:
     )
     store_flush_s: float = _setting(
         "HOPSTREAM_STORE_FLUSH_S",
-        "How often the worker writes its RocksDB tables to disk. They keep no write-ahead "
-        "log (their changelog topics make every write durable): after a crash a table holds "
-        "what was written to disk, and the restart replays its changelog from there, so this "
-        "bounds how much a restart replays.",
+        "How often, while it writes, the worker writes its RocksDB tables to disk. They keep "
+        "no write-ahead log (their changelog topics make every write durable): after a crash "
+        "a table holds what was written to disk, and the restart replays its changelog from "
+        "there, so this bounds how much a restart replays.",
         300.0,
     )
     click_sweep_s: float = _setting(

@@ -83,16 +83,22 @@ class BatchConsumer(Fetching, faust_aiokafka.Consumer):  # type: ignore[misc]
                 await self.sleep(0)
                 if self.should_stop:
                     break
-                for tp, records in await self._fetch(timeout=1.0):
+                generation, fetched = await self._fetch(timeout=1.0)
+                current = self.current
+                for tp, records in fetched:
                     if tp.topic not in routed or route is None:
                         # changelogs (recovery, standbys): Faust's own path
                         for record in records:
+                            if not current(generation):
+                                break
                             if await self._accept(tp, record.offset, record.topic):
                                 await self.wait_first(self.callback(self._to_message(tp, record)),
                                                       self.suspend_flow.wait())
                         continue
-                    generation = self.app.consumer_generation_id
                     for record in records:
+                        # Never accepted once a rebalance began: it resets the read offsets.
+                        if not current(generation):
+                            break
                         if await self._accept(tp, record.offset, record.topic):
                             batch.append(Fetched(tp, record, generation))
                     if len(batch) >= MAX_BATCH:

@@ -66,30 +66,39 @@ class Fetching:
     def _new_consumer_thread(self) -> Any:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
-    async def _fetch(self, timeout: float) -> list[tuple[Any, list[Any]]]:  # noqa: ASYNC109
+    async def _fetch(self, timeout: float  # noqa: ASYNC109 - Faust's name
+                     ) -> tuple[int, list[tuple[Any, list[Any]]]]:
         """Faust's `getmany` without its per-record work (a message object, the high
-        watermark and a sensor call each): the records of each partition it would yield,
-        in order, or none when the flow stopped or the generation changed meanwhile (a
-        rebalance seeks back to the committed offsets, as Faust's `getmany` does)."""
+        watermark and a sensor call each): the consumer generation it was fetched in, and
+        the records of each partition it would yield, in order; none when the flow
+        stopped (a rebalance: seek back to the committed offsets, as `getmany` does).
+
+        `getmany` checked the flow and the generation again before yielding each record;
+        the caller does the same with `current` (a rebalance can happen while it awaits).
+        Faust's round-robin scheduler is not used: the fetch is at most a batch
+        (`broker_max_poll_records`), handled as one."""
+        generation: int = self.app.consumer_generation_id
         records, active = await self._wait_next_records(timeout)
         if records is None or self.should_stop:
-            return []
+            return generation, []
         if not self.flow_active:
             try:
                 await self.perform_seek()
             except Exception as exc:
                 log.warning("seeking back to the committed offsets failed: %r", exc)
-            return []
+            return generation, []
         generation = self.app.consumer_generation_id
         buffered = self._buffered_partitions
         fetched = []
         for tp, tp_records in records.items():
-            if not self.flow_active or self.app.consumer_generation_id != generation:
-                break
             if active is None or tp in active or tp in buffered:
                 self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
                 fetched.append((tp, tp_records))
-        return fetched
+        return generation, fetched
+
+    def current(self, generation: int) -> bool:
+        """Records fetched in `generation` may still be handled: no rebalance since."""
+        return self.flow_active and self.app.consumer_generation_id == generation
 
     async def _getmany(self, active_partitions: set[Any] | None,
                        timeout: float) -> Any:  # noqa: ASYNC109 - Faust's signature

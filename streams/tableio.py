@@ -124,9 +124,12 @@ class TableIO:
                     batch.delivered.add_done_callback(partial(self._acked, store))
         now = time.monotonic()
         if self.acked and now - self.persisted_at >= PERSIST_EVERY_S:
-            self.persist_offsets()
-            if now - self.flushed_at >= self.flush_every_s:
-                self.flush_stores()
+            try:  # both only shorten what a restart replays: never a reason to stop
+                self.persist_offsets()
+                if now - self.flushed_at >= self.flush_every_s:
+                    self.flush_stores()
+            except Exception:
+                log.exception("keeping changelog offsets or writing the stores failed")
 
     async def acknowledged(self) -> None:
         """A barrier: returns once everything queued so far is with the producer and the
@@ -172,9 +175,13 @@ class TableIO:
         return self.partition
 
     def persist_offsets(self) -> None:
+        """Keep the acknowledged changelog offsets in their stores: only those of
+        partitions still open here (one acknowledged around a rebalance would reopen the
+        store of a partition another worker owns now)."""
         acked, self.acked = self.acked, {}
         for (store, tp), offset in acked.items():
-            store.set_persisted_offset(tp, offset)
+            if tp.partition in store._dbs:
+                store.set_persisted_offset(tp, offset)
         self.persisted_at = time.monotonic()
 
 

@@ -73,3 +73,43 @@ async def test_the_worker_consumer_waits_at_most_fetch_max_wait_ms(tmp_path: Any
     app, _ = create_app(Settings.from_env({}, data_dir=tmp_path))
     aiokafka_consumer = app.consumer._thread._create_worker_consumer(app.transport)
     assert aiokafka_consumer._fetch_max_wait_ms == FETCH_MAX_WAIT_MS
+
+
+class Fetcher(Fetching):
+    """`_fetch` over canned fetch results, with the consumer state it reads."""
+
+    def __init__(self, records: dict[Any, list[str]] | None, active: set[Any] | None,
+                 flow_active: bool = True) -> None:
+        self.result = (records, active)
+        self.flow_active = flow_active
+        self.should_stop = False
+        self._buffered_partitions: set[Any] = set()
+        self.tracked: list[Any] = []
+        self.sought = False
+        self.app = SimpleNamespace(
+            consumer_generation_id=3,
+            monitor=SimpleNamespace(track_tp_end_offset=lambda tp, hw: self.tracked.append(tp)))
+        self.highwater = lambda tp: 0  # type: ignore[method-assign]
+
+    async def _wait_next_records(self, timeout: float  # noqa: ASYNC109
+                                 ) -> tuple[Any, Any]:
+        return self.result
+
+    async def perform_seek(self) -> None:
+        self.sought = True
+
+
+async def test_fetch_yields_the_active_partitions_records_with_their_generation() -> None:
+    fetcher = Fetcher({A: ["a1", "a2"], B: ["b1"]}, active={A})
+    assert await fetcher._fetch(1.0) == (3, [(A, ["a1", "a2"])])
+    assert fetcher.tracked == [A]
+    assert fetcher.current(3)
+    fetcher.app.consumer_generation_id = 4  # a rebalance began
+    assert not fetcher.current(3)
+
+
+async def test_a_fetch_while_the_flow_is_stopped_seeks_back_and_yields_nothing() -> None:
+    fetcher = Fetcher({A: ["a1"]}, active={A}, flow_active=False)
+    assert await fetcher._fetch(1.0) == (3, [])
+    assert fetcher.sought
+    assert not fetcher.current(3)

@@ -132,3 +132,22 @@ async def test_raw_postback_partitions_are_held_back_while_their_clicks_are_behi
     assert d.held_back(active, state.get) == set()
     d.assigned()
     assert d.held_back(active, state.get) == {TP(postbacks, 0)}
+
+
+def test_changelog_offsets_are_kept_only_in_stores_still_open_here() -> None:
+    """An offset acknowledged around a rebalance must not reopen the store of a partition
+    another worker owns now."""
+    persisted: list[tuple[TP, int]] = []
+
+    class Store:  # hashable, as Faust's stores are
+        _dbs = {0: object()}
+
+        def set_persisted_offset(self, tp: TP, offset: int) -> None:
+            persisted.append((tp, offset))
+
+    store = Store()
+    io = TableIO(SimpleNamespace(producer=None))
+    io.acked = {(store, TP("clicks-changelog", 0)): 10, (store, TP("clicks-changelog", 1)): 20}
+    io.persist_offsets()
+    assert persisted == [(TP("clicks-changelog", 0), 10)]
+    assert io.acked == {}
