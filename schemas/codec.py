@@ -19,6 +19,7 @@ anything else to the generic code, so results, bytes and error messages are the 
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from schemas.decoders import Converters, Decoder, compile_decoder
 from schemas.encoders import Encoder, compile_encoder
 
 DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+_DECIMAL = re.compile(DECIMAL_PATTERN)
 
 T = TypeVar("T")
 
@@ -112,7 +114,7 @@ def _compile_decoder(cls: type[Any]) -> Decoder:
     # have on the generic path (and is not cached, so it raises again next time).
     _converters(cls)  # type: ignore[arg-type]
     converters: Converters = _converters  # type: ignore[assignment]
-    return compile_decoder(cls, converters, lambda raw: _from_dict(cls, raw))
+    return compile_decoder(cls, converters, lambda raw: _from_dict(cls, raw), _DECIMAL.fullmatch)
 
 
 def _from_dict(cls: type[T], raw: dict[str, Any]) -> T:
@@ -168,6 +170,9 @@ def _to_decimal(value: Any) -> Decimal:
     # Floats are refused: a float on the wire has already lost the exact amount.
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise TypeError(f"expected a decimal string, got {type(value).__name__}")
+    # The contract's pattern: Decimal() alone also takes "1e3", " 5" and "1_0".
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value):
+        raise ValueError(f"not a decimal string like 12.34: {value[:50]!r}")
     result = Decimal(value)
     if not result.is_finite():
         raise ValueError(f"not a finite decimal: {value!r}")

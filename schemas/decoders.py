@@ -39,17 +39,19 @@ class _GiveUp(Exception):
 _MISSING = object()
 
 
-def compile_decoder(cls: type[Any], converters: Converters, fallback: Decoder) -> Decoder:
+def compile_decoder(cls: type[Any], converters: Converters, fallback: Decoder,
+                    decimal_string: Callable[[str], object]) -> Decoder:
     """The decoder of dataclass `cls`.
 
     `converters(cls)` are the generic path's, one per field: used for the fields whose type
     is not inlined here. `fallback(raw)` is the generic path for the whole class, and is
     what a class this module cannot fill directly gets (see `_fill_slots`).
+    `decimal_string(s)` is truthy for a string the wire allows as a decimal.
     """
     if not _fill_slots(cls):
         return fallback
-    with_defaults = _compile(cls, converters, fallback, every_field=False)
-    return _compile(cls, converters, with_defaults, every_field=True)
+    with_defaults = _compile(cls, converters, fallback, decimal_string, every_field=False)
+    return _compile(cls, converters, with_defaults, decimal_string, every_field=True)
 
 
 def _give_up(raw: dict[str, Any]) -> Any:
@@ -57,7 +59,8 @@ def _give_up(raw: dict[str, Any]) -> Any:
 
 
 def _compile(
-    cls: type[Any], converters: Converters, fallback: Decoder, every_field: bool,
+    cls: type[Any], converters: Converters, fallback: Decoder,
+    decimal_string: Callable[[str], object], every_field: bool,
     enclosing: frozenset[type[Any]] = frozenset(),
 ) -> Decoder:
     hints = typing.get_type_hints(cls)
@@ -70,11 +73,13 @@ def _compile(
         # A recursive type is left to the generic converter.
         if tp in enclosing or not _fill_slots(tp):
             return None
-        return _compile(tp, converters, _give_up, every_field=False, enclosing=enclosing)
+        return _compile(tp, converters, _give_up, decimal_string, every_field=False,
+                        enclosing=enclosing)
 
     ns: dict[str, Any] = {
         "MISSING": _MISSING, "GiveUp": _GiveUp, "fallback": fallback, "cls": cls,
         "new": object.__new__, "Decimal": Decimal, "fromisoformat": datetime.fromisoformat,
+        "decimal_string": decimal_string,
         "UTC": UTC,
     }
     fields = dataclasses.fields(cls)
@@ -169,8 +174,10 @@ def _inline(
         # `type(v) is int` also keeps booleans out, as the generic check does.
         return tp.__name__, []
     if tp is Decimal:
-        return "str", [f"{var} = Decimal({var})",
-                       f"if not {var}.is_finite():", "    raise GiveUp"]
+        # The contract's pattern (what Decimal() alone would also take goes the generic
+        # way, which refuses it); such a string is always finite.
+        return "str", [f"if not decimal_string({var}):", "    raise GiveUp",
+                       f"{var} = Decimal({var})"]
     if tp is datetime:
         # fromisoformat gives "...Z" and "...+00:00" the UTC singleton as tzinfo, and
         # astimezone(UTC) returns such a datetime itself: skip the call.

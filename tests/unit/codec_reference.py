@@ -10,6 +10,7 @@ the behaviour the codec must keep.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -102,10 +103,16 @@ def _check(value: Any, tp: type[T]) -> T:
     return value
 
 
+_DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")  # schemas.codec.DECIMAL_PATTERN
+
+
 def _to_decimal(value: Any) -> Decimal:
     # Floats are refused: a float on the wire has already lost the exact amount.
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise TypeError(f"expected a decimal string, got {type(value).__name__}")
+    # The contract's pattern: Decimal() alone also takes "1e3", " 5" and "1_0".
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value):
+        raise ValueError(f"not a decimal string like 12.34: {value[:50]!r}")
     result = Decimal(value)
     if not result.is_finite():
         raise ValueError(f"not a finite decimal: {value!r}")

@@ -272,3 +272,23 @@ def test_decode_fills_defaults_for_absent_optional_fields() -> None:
     assert (click.traffic_source, click.params, click.query_string, click.schema_version) == (
         "", {}, "", 1)
 
+
+
+@pytest.mark.parametrize("payout", ["1e3", "1E+3", " 5", "5 ", "1_0", "12.", ".5", "+5",
+                                    "12,50", "NaN", "Infinity", "0x10", "12.5\n"])
+def test_money_must_match_the_contracts_decimal_pattern(payout: str) -> None:
+    """Python's Decimal() takes most of these; the wire contract (DECIMAL_PATTERN) does
+    not, and neither does decode: an amount is never guessed."""
+    data = to_dict(samples.postback())
+    data["payout"] = payout
+    with pytest.raises(DecodeError,
+                       match=re.escape("Postback.payout: not a decimal string like 12.34")):
+        decode(Postback, orjson.dumps(data))
+
+
+@pytest.mark.parametrize(("payout", "value"), [("0", "0"), ("-37.00", "-37.00"),
+                                               ("12", "12"), (12, "12")])
+def test_decimal_strings_and_integers_are_exact(payout: object, value: str) -> None:
+    data = to_dict(samples.postback())
+    data["payout"] = payout
+    assert decode(Postback, orjson.dumps(data)).payout == Decimal(value)
