@@ -99,11 +99,18 @@ def _compile(
         "        pass",
         "    return fallback(raw)",
     ])
-    exec(compile(source, f"<decoder of {cls.__qualname__}>", "exec"), ns)
-    decoder: Decoder = ns["decode"]
-    decoder.__qualname__ = decoder.__name__ = f"decode_{cls.__name__}"
-    decoder.source = source  # type: ignore[attr-defined]  # to read what was generated
+    decoder: Decoder = define(source, "decode", cls, ns)
     return decoder
+
+
+def define(source: str, name: str, cls: type[Any], ns: dict[str, Any]) -> Any:
+    """The function `name` that `source` defines, generated for `cls` with globals `ns`
+    (named after both in tracebacks and profiles; `.source` holds what was generated)."""
+    exec(compile(source, f"<{name}r of {cls.__qualname__}>", "exec"), ns)
+    function = ns[name]
+    function.__qualname__ = function.__name__ = f"{name}_{cls.__name__}"
+    function.source = source
+    return function
 
 
 def _fill_slots(cls: type[Any]) -> bool:

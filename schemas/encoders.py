@@ -27,6 +27,8 @@ from typing import Any
 
 import orjson
 
+from schemas.decoders import define
+
 Encoder = Callable[[Any], bytes]
 
 # What `schemas.codec.encode` passes to orjson; the compiled encoders pass the same.
@@ -71,10 +73,7 @@ def compile_encoder(cls: type[Any], default: Callable[[Any], Any]) -> Encoder | 
         *(f"    {line}" for line in body),
         "    return dumps(d, default=default, option=OPTION)",
     ])
-    exec(compile(source, f"<encoder of {cls.__qualname__}>", "exec"), ns)
-    encoder: Encoder = ns["encode"]
-    encoder.__qualname__ = encoder.__name__ = f"encode_{cls.__name__}"
-    encoder.source = source  # type: ignore[attr-defined]  # to read what was generated
+    encoder: Encoder = define(source, "encode", cls, ns)
     return encoder
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any, Protocol
 
@@ -37,9 +37,8 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams import inflight
-from streams.fetching import Fetching
+from streams.fetching import Fetching, HoldBack
 from streams.inflight import Fetched
-from streams.read_order import FetchState
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +48,8 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 1000
 
 
-class Route(Protocol):
-    """Where the batches of some topics go."""
+class Route(HoldBack, Protocol):
+    """Where the batches of some topics go (and which partitions to read first)."""
 
     topics: frozenset[str]
 
@@ -60,10 +59,6 @@ class Route(Protocol):
 
     def check_delivered(self) -> None:
         """Raise if the broker refused a record handed to the producer."""
-
-    def held_back(self, active: set[Any], fetch_state: Callable[[Any], FetchState]
-                  ) -> set[Any]:
-        """`streams.fetching.HoldBack`: the `active` topic partitions not to read now."""
 
 
 class BatchConsumer(Fetching, faust_aiokafka.Consumer):  # type: ignore[misc]
