@@ -20,6 +20,8 @@ from aiokafka import TopicPartition
 
 from services.sink.tables import TABLES
 
+WRITE_ORDER = tuple(spec.table for spec in TABLES.values())  # clicks, conversions, issues
+
 
 class Item(Protocol):
     """One message of the batch: what the sink reads of aiokafka's ConsumerRecord."""
@@ -69,8 +71,11 @@ class Batch:
             self.started = None
 
     def by_table(self) -> dict[str, list[Item]]:
-        """Messages per table, each partition's in offset order."""
+        """Messages per table, each partition's in offset order; tables in the order they
+        are written: clicks first, whatever partition was fetched first. A conversion is
+        only ever decided after its click was published, so within one batch the click
+        goes in before it: a dashboard never shows a conversion without its click."""
         tables: dict[str, list[Item]] = defaultdict(list)
         for tp, items in self.entries.items():
             tables[TABLES[tp.topic].table].extend(items)
-        return dict(tables)
+        return {table: tables[table] for table in WRITE_ORDER if table in tables}

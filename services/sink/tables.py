@@ -59,6 +59,8 @@ def _issue_row(raw: bytes) -> list[Any]:
             i.received_at, i.raw]
 
 
+# In the order a batch is written (services.sink.batch): clicks before the conversions and
+# issues decided from them.
 TABLES: dict[str, TableSpec] = {
     topics.RAW_CLICKS.name: TableSpec(
         "clicks",

@@ -10,14 +10,17 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 
 import orjson
 import pytest
 
 from services.kafka.broker import free_port
+
+T = TypeVar("T")
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.clickhouse]
 
@@ -119,6 +122,30 @@ def wait_for(probe: object, within: float, what: str) -> object:
     raise AssertionError(f"{what} not reached within {within}s (last: {last!r})")
 
 
+def wait_equal(probe: Callable[[], T], expected: T, within: float, what: str) -> None:
+    """Like wait_for, but a failure says what the probe last returned."""
+    deadline = time.monotonic() + within
+    last = probe()
+    while last != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+        last = probe()
+    assert last == expected, f"{what}: {last!r} after {within}s, expected {expected!r}"
+
+
+def breakdown(dev: Dev) -> str:
+    """What ClickHouse holds per offer and per issue reason, to hold against the
+    simulator's table when the totals differ."""
+    return dev.query(
+        "SELECT * FROM ("
+        "SELECT 'clicks' AS what, offer_id, toString(count()) FROM hopstream.clicks FINAL "
+        "GROUP BY offer_id "
+        "UNION ALL SELECT concat('conversions ', kind, ' ', event), offer_id, "
+        "toString(sum(payout)) FROM hopstream.conversions FINAL GROUP BY kind, event, offer_id "
+        "UNION ALL SELECT concat('issue ', reason), offer_id, toString(count()) "
+        "FROM hopstream.postback_issues FINAL GROUP BY reason, offer_id"
+        ") ORDER BY what, offer_id FORMAT TSV").decode()
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "data"
@@ -198,16 +225,23 @@ def test_make_run_simulates_traffic_that_adds_up_in_clickhouse(data_dir: Path) -
 
         clicks, conversions, payout = wait_for(totals, 90, "the simulator's totals")  # type: ignore[misc]
         assert "UNEXPECTED" not in dev.output()
-        expected = f"{clicks}\t{conversions}\t{Decimal(payout.replace(',', ''))}\n".encode()
-        assert int(clicks) > 0 and int(conversions) > 0
+        # Compared as numbers: ClickHouse prints a Decimal sum without trailing zeros
+        # (361.8), the simulator with cents (361.80).
+        expected = (int(clicks), int(conversions), Decimal(payout.replace(",", "")))
+        assert expected[0] > 0 and expected[1] > 0
 
-        def held() -> bytes:
-            return dev.query(
+        def held() -> tuple[int, int, Decimal]:
+            row = dev.query(
                 "SELECT (SELECT count() FROM hopstream.clicks FINAL), "
                 "(SELECT countIf(kind = 'credit') FROM hopstream.conversions FINAL), "
-                "(SELECT sum(payout) FROM hopstream.conversions FINAL)")
+                "(SELECT sum(payout) FROM hopstream.conversions FINAL)").decode().split()
+            return int(row[0]), int(row[1]), Decimal(row[2])
 
-        wait_for(lambda: held() == expected, 60, f"ClickHouse holding {expected!r}")
+        try:
+            wait_equal(held, expected, 60, "clicks, credits, payout in ClickHouse")
+        except AssertionError as failure:
+            # The seed is in the output: HOPSTREAM_SIMULATE_SEED replays the same traffic.
+            raise AssertionError(f"{failure}\n{breakdown(dev)}\n{dev.output()[-6000:]}") from None
     finally:
         code = dev.stop()
     assert code == 0, dev.output()[-3000:]

@@ -111,6 +111,13 @@ def test_by_table_groups_messages_across_partitions_in_offset_order() -> None:
     assert clicks.index((0, 0)) < clicks.index((0, 1))
 
 
+def test_by_table_puts_clicks_first_whatever_was_fetched_first() -> None:
+    batch = Batch()
+    batch.add(TP2, msgs(TP2, 3))
+    batch.add(TP1, msgs(TP1, 7))
+    assert list(batch.by_table()) == ["clicks", "conversions"]
+
+
 def test_drop_removes_only_that_partitions_messages_and_offsets() -> None:
     batch = Batch()
     batch.add(TP0, msgs(TP0, 0, 1))
