@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck schemas docs lock unit install clean bench-receiver bench-sink bench-streams bench-codec
+.PHONY: run test lint typecheck schemas docs lock unit install clean bench-receiver bench-sink bench-streams bench-codec bench-floor
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ lock: $(STAMP)
 # Worker throughput vs a raw consumer loop, and peak RSS (README, "Performance").
 bench-streams: $(STAMP)
 	$(BIN)/python -m bench.streams $(ARGS)
+
+# The least the worker's handling costs per click + postback in Python, step by step (a
+# bare loop, no Faust, no broker): what bounds the streams benchmark's ratio.
+bench-floor: $(STAMP)
+	$(BIN)/python -m bench.floor $(ARGS)
 
 # Codec cost per message (ns per decode/encode), before and after its generated fast path.
 bench-codec: $(STAMP)

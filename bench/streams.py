@@ -236,6 +236,8 @@ def main() -> int:
 
         run_worker(Settings.from_env(), app_id=args.worker)
         return 0
+    from bench.floor import floor_us  # it reuses this module's messages and offer
+
     with tempfile.TemporaryDirectory(prefix="bench-streams-") as tmp, EmbeddedBroker() as broker:
         settings = Settings.from_env({}, kafka_bootstrap_servers=broker.bootstrap_servers,
                                      data_dir=Path(tmp), log_level="WARNING")
@@ -266,6 +268,15 @@ def main() -> int:
         print(f"ratio worker / baseline: {w / b:.2f} (goal >= 0.25)")
         print(f"median worker CPU per click + postback: {statistics.median(cpu):.0f} us "
               "(less sensitive than rates to other load on the machine)")
+        # What the ratio can be at best: the raw loop's time per click + postback, against
+        # that time plus the least the handling costs in Python (bench/floor.py).
+        handling = sum(us for step, us in floor_us(min(args.n, 50_000), 3).items()
+                       if step != "read")
+        read_us = 1e6 / b
+        print(f"handling floor (bench/floor.py: the worker's steps in a bare loop, no Faust, "
+              f"no broker): {handling:.0f} us per click + postback; the baseline reads one "
+              f"in {read_us:.0f} us, so no Python worker doing this handling exceeds a "
+              f"ratio of {read_us / (read_us + handling):.2f}")
         print(f"worker peak RSS, {args.n:,} clicks in state: "
               f"{statistics.median(rss) / 2**20:.0f} MB median, {max(rss) / 2**20:.0f} MB max "
               "(goal <= 300 MB)")

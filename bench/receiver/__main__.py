@@ -148,7 +148,8 @@ class Results:
     at80: list[dict[str, float]] = field(default_factory=list)
 
     def median(self, runs: str, key: str) -> float:
-        return statistics.median(r[key] for r in getattr(self, runs))
+        found: list[dict[str, float]] = getattr(self, runs)
+        return statistics.median(r[key] for r in found)
 
 
 def report(results: dict[str, Results]) -> None:

@@ -24,10 +24,12 @@ def find_wrk(install: bool) -> str | None:
     if found or not install or os.geteuid() != 0 or not shutil.which("apt-get"):
         return found
     print("bench: wrk is not installed; installing it with apt-get ...", flush=True)
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "timeout": 300}
-    subprocess.run(["apt-get", "update", "-qq"], check=False, **quiet)  # type: ignore[call-overload]
-    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False,
-                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, **quiet)
+    quiet = subprocess.DEVNULL
+    subprocess.run(["apt-get", "update", "-qq"], check=False, stdout=quiet, stderr=quiet,
+                   timeout=300)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, stdout=quiet,
+                   stderr=quiet, timeout=300,
+                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
     return shutil.which("wrk")
 
 
