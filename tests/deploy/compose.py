@@ -21,7 +21,7 @@ ENV_EXAMPLE = ROOT / "deploy" / "env.example"
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[?-])([^}]*))?\}")
 
 # Services running the hopstream image, by command.
-HOPSTREAM_COMMANDS = {"receiver", "worker", "sink", "topics", "offers", "migrate"}
+HOPSTREAM_COMMANDS = {"receiver", "worker", "sink", "topics", "offers", "migrate", "dashboard"}
 
 
 def env_example() -> dict[str, str]:

@@ -58,10 +58,34 @@ def test_hopstream_environment_is_made_of_settings(name: str) -> None:
     settings_of(service)  # validates every value as the process would at start
 
 
+def server_of(url: str | None) -> str | None:
+    """A ClickHouse URL without its credentials: the server, whoever logs in."""
+    return None if url is None else re.sub(r"//[^@/]*@", "//", url)
+
+
 def test_hopstream_services_agree_on_cluster_database_and_topics() -> None:
-    seen = {name: tuple(getattr(settings_of(s), f) for f in SHARED)
+    seen = {name: tuple(server_of(v) if f == "clickhouse_url" else v
+                        for f in SHARED for v in [getattr(settings_of(s), f)])
             for name, s in compose.hopstream_services().items()}
     assert len(set(seen.values())) == 1, seen
+
+
+def test_dashboard_reads_as_the_read_only_user_on_loopback_only() -> None:
+    (service,) = by_command("dashboard").values()
+    settings = settings_of(service)
+    password = compose.env_example()["DASHBOARD_CLICKHOUSE_PASSWORD"]
+    assert settings.clickhouse_url == f"http://dashboard:{password}@clickhouse:8123"
+    users = (compose.ROOT / "deploy" / "clickhouse" / "users.d" / "dashboard.xml").read_text()
+    assert '<password from_env="DASHBOARD_CLICKHOUSE_PASSWORD"/>' in users
+    assert "<readonly>2</readonly>" in users
+    assert f"GRANT SELECT ON {settings.clickhouse_database}.*" in users
+    clickhouse = compose.services()["clickhouse"]
+    assert "DASHBOARD_CLICKHOUSE_PASSWORD" in compose.environment(clickhouse)
+    assert any(v.startswith("./deploy/clickhouse/users.d/dashboard.xml:")
+               for v in clickhouse["volumes"])
+    # No login of its own: never on a public interface (the ports test checks the rest).
+    assert service["ports"] == [f"127.0.0.1:{settings.dashboard_port}:{settings.dashboard_port}"]
+    assert settings.dashboard_host == "0.0.0.0"  # reachable from the published port
 
 
 def test_production_kafka_settings() -> None:
@@ -123,6 +147,7 @@ def test_start_order() -> None:
                                "offers": "service_completed_successfully"}
     assert after("sink") == {"topics": "service_completed_successfully",
                              "migrate": "service_completed_successfully"}
+    assert after("dashboard") == {"migrate": "service_completed_successfully"}
     assert compose.services()["offers"]["command"] == [
         "hopstream", "offers", "apply", "/run/secrets/offers"]
     for one_shot in ("topics", "offers", "migrate"):
