@@ -40,8 +40,9 @@ topics are never altered.
   count; the worker joins them partition by partition. hopstream refuses to start when they
   differ. Grow both together (see [operations.md](operations.md#scaling)).
 - **Values** are JSON objects (UTF-8). Money is a decimal string (`"12.50"`, never a float,
-  never exponent notation: the schemas' pattern, which the worker enforces: a postback
-  that breaks it is a `processing_error` issue), times are RFC 3339 in UTC ending in `Z`.
+  never exponent notation: the schemas' pattern, which hopstream's readers enforce: a
+  postback that breaks it is a `processing_error` issue of the worker, a conversion that
+  breaks it a sink reject), times are RFC 3339 in UTC ending in `Z`.
   Every field is always written (optional ones as `null` or empty).
 - **Delivery** is at least once: a message may appear twice (a spool replay, a worker
   restart, a rebalance). Deduplicate on the message's own id: `click_id` of a click,

@@ -10,7 +10,9 @@ Memory table per table, in the writer's session), in two statements:
    columns (message fields without a default) are Nullable, so that a missing field reads
    as NULL and step 2 refuses it (a plain insert would fill in the column's default
    without a word); and Decimal columns are String, so money must arrive as a decimal
-   string: a JSON number (a float) is refused rather than rounded. JSON numbers, booleans,
+   string: a JSON number (a float) is refused rather than rounded, and so is a string
+   outside the contract's decimal pattern (`schemas.codec.DECIMAL_PATTERN`), which
+   ClickHouse's conversion would take ("1e3", "12.", ".5", "+5"). JSON numbers, booleans,
    objects and arrays are never read as strings, null is never read as a default, and no
    parse error is tolerated. The rows staged must be as many as the values sent: an empty
    value or one holding two objects would otherwise vanish or split silently.
@@ -27,6 +29,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from schemas.codec import DECIMAL_PATTERN
 from services.sink.tables import BY_TABLE
 
 # Applied to step 1. Values outside these rules are refused, never guessed at.
@@ -44,6 +47,11 @@ JSON_SETTINGS: dict[str, Any] = {
 INSERT_SETTINGS: dict[str, Any] = {"insert_null_as_default": 0}
 
 
+# ClickHouse's error code for throwIf (FUNCTION_THROW_IF_VALUE_IS_NON_ZERO): the decimal
+# check below; the writer counts it among the content errors.
+THROW_IF = 395
+
+
 class RowCountError(ValueError):
     """ClickHouse read a different number of rows than values were sent."""
 
@@ -53,11 +61,19 @@ def staging_name(database: str, table: str) -> str:
     return f"hopstream_sink_{database}_{table}"
 
 
-def staging_type(column_type: str, required: bool) -> str:
+def _base_type(column_type: str) -> str:
     match = re.fullmatch(r"LowCardinality\((.*)\)", column_type)
-    base = match.group(1) if match else column_type
-    if base.startswith("Decimal"):
-        base = "String"  # converted by ClickHouse on insert; see the module docstring
+    return match.group(1) if match else column_type
+
+
+def is_money(column_type: str) -> bool:
+    """A Decimal column: staged as a string, checked against the contract's pattern."""
+    return _base_type(column_type).startswith("Decimal")
+
+
+def staging_type(column_type: str, required: bool) -> str:
+    # Money is converted by ClickHouse on insert; see the module docstring.
+    base = "String" if is_money(column_type) else _base_type(column_type)
     return f"Nullable({base})" if required else base
 
 
@@ -68,6 +84,7 @@ class Staging:
         self.client = client
         self.database = database
         self._created: set[str] = set()
+        self._decimals: dict[str, list[str]] = {}  # table -> its Decimal columns
 
     def load(self, table: str, values: list[bytes], check: bool) -> None:
         spec = BY_TABLE[table]
@@ -78,13 +95,18 @@ class Staging:
         if summary.written_rows != len(values):
             raise RowCountError(f"{len(values)} values became {summary.written_rows} rows")
         columns = ", ".join(spec.columns)
-        where = ""
+        # Every row is checked, before the replay guard's filter drops any.
+        conditions = [_decimal_check(column) for column in self._decimals[table]]
+        limit = ""
         if check:
             key = ", ".join(spec.key_columns)
-            where = (f"WHERE NOT (({key}) IN (SELECT {key} FROM {self.database}.{table} "
-                     f"WHERE ({key}) IN (SELECT {key} FROM {staging}))) LIMIT 1 BY {key}")
+            conditions.append(f"NOT (({key}) IN (SELECT {key} FROM {self.database}.{table} "
+                              f"WHERE ({key}) IN (SELECT {key} FROM {staging})))")
+            limit = f"LIMIT 1 BY {key}"
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         self.client.command(f"INSERT INTO {self.database}.{table} ({columns}) "
-                            f"SELECT {columns} FROM {staging} {where}", settings=INSERT_SETTINGS)
+                            f"SELECT {columns} FROM {staging} {where} {limit}",
+                            settings=INSERT_SETTINGS)
 
     def forget(self) -> None:
         """After a failure the session (and its temporary tables) may be gone."""
@@ -105,5 +127,18 @@ class Staging:
                                 for c in spec.columns)
             self.client.command(f"DROP TEMPORARY TABLE IF EXISTS {name}")
             self.client.command(f"CREATE TEMPORARY TABLE {name} ({columns}) ENGINE = Memory")
+            self._decimals[table] = [c for c in spec.columns if is_money(types[c])]
             self._created.add(table)
         return name
+
+
+def _decimal_check(column: str) -> str:
+    """A condition true for every row whose `column` (a decimal string, or NULL: refused by
+    the insert itself) matches the contract's pattern; any other row raises, naming it."""
+    message = f"{column}: not a decimal string (the contract's pattern is {DECIMAL_PATTERN})"
+    return (f"throwIf(ifNull(NOT match({column}, {_quoted(DECIMAL_PATTERN)}), 0), "
+            f"{_quoted(message)}) = 0")
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"

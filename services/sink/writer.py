@@ -27,7 +27,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, DataError
 from schemas.messages import SinkReject
 from services.sink.batch import Item
 from services.sink.replay import ReplayGuard
-from services.sink.staging import RowCountError, Staging
+from services.sink.staging import THROW_IF, RowCountError, Staging
 
 # ClickHouse error codes (src/Common/ErrorCodes.cpp) that blame the data, not the server:
 # CANNOT_PARSE_TEXT, CANNOT_PARSE_INPUT_ASSERTION_FAILED, CANNOT_PARSE_DATE,
@@ -35,9 +35,10 @@ from services.sink.staging import RowCountError, Staging
 # CANNOT_PARSE_NUMBER, TOO_LARGE_STRING_SIZE, VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE,
 # DECIMAL_OVERFLOW, VIOLATED_CONSTRAINT, CANNOT_PARSE_UUID; and from parsing JSON:
 # CANNOT_PARSE_ESCAPE_SEQUENCE, CANNOT_PARSE_QUOTED_STRING, ATTEMPT_TO_READ_AFTER_EOF,
-# CANNOT_READ_ALL_DATA, INCORRECT_DATA, CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN.
+# CANNOT_READ_ALL_DATA, INCORRECT_DATA, CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN; and the
+# staging's money check (FUNCTION_THROW_IF_VALUE_IS_NON_ZERO).
 CONTENT_ERROR_CODES = frozenset({6, 27, 38, 41, 53, 69, 70, 72, 131, 321, 407, 469, 376,
-                                 25, 26, 32, 33, 117, 349})
+                                 25, 26, 32, 33, 117, 349, THROW_IF})
 
 REJECT_COLUMNS = ("source_topic", "source_partition", "source_offset", "key", "value", "stage",
                   "error", "rejected_at")

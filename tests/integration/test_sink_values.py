@@ -124,6 +124,29 @@ async def test_a_payout_sent_as_a_number_is_refused_not_rounded(
                   o=offer) == Decimal("5.10")
 
 
+async def test_a_payout_outside_the_decimal_pattern_is_refused_not_converted(
+    settings: Settings, ch_client: Any
+) -> None:
+    """ClickHouse's String -> Decimal conversion takes all of these; the contract does not."""
+    db, offer = settings.clickhouse_database, f"o{new_id()[:12]}"
+    good = conversion("5.10", offer)
+    bad = [_variant(to_dict(conversion("1", offer)), payout=text)
+           for text in ("1e3", "12.", ".5", "+5", " 5", "1_0", "")]
+    messages = [Message(topics.CONVERSIONS.name, 0, n, None, v)
+                for n, v in enumerate([*bad[:3], encode(good), *bad[3:]])]
+    writer = Writer(ch_client, db)
+    try:
+        refused = await writer.write({"conversions": messages}, ReplayGuard())  # type: ignore[dict-item]
+    finally:
+        writer.close()
+    assert sorted(m.value for m, _ in refused) == sorted(bad)
+    for message, error in refused:
+        assert "payout: not a decimal string" in error, error
+        assert refused_record(message, error).stage == "decode"
+    assert scalar(ch_client, f"SELECT sum(payout) FROM {db}.conversions WHERE offer_id = %(o)s",
+                  o=offer) == Decimal("5.10")
+
+
 async def test_an_empty_value_and_a_double_value_in_one_insert_are_both_refused(
     settings: Settings, ch_client: Any
 ) -> None:
