@@ -73,8 +73,9 @@ class Batch:
     def by_table(self) -> dict[str, list[Item]]:
         """Messages per table, each partition's in offset order; tables in the order they
         are written: clicks first, whatever partition was fetched first. A conversion is
-        only ever decided after its click was published, so within one batch the click
-        goes in before it: a dashboard never shows a conversion without its click."""
+        decided after its click was published, so its click is in the same batch or an
+        earlier one (unless a fetch returned the conversion first), and within a batch the
+        click goes in first: dashboards do not count a conversion before its click."""
         tables: dict[str, list[Item]] = defaultdict(list)
         for tp, items in self.entries.items():
             tables[TABLES[tp.topic].table].extend(items)

@@ -178,9 +178,11 @@ def test_click_to_clickhouse_and_a_clean_restart(data_dir: Path) -> None:
 
         wait_for(lambda: not conversion().startswith(b"0\t"), 60, "the conversion row")
         assert conversion() == b"1\t37.45\tt1\n"
-        assert dev.query(
-            f"SELECT count() FROM hopstream.clicks FINAL WHERE click_id = '{click_id}'"
-        ) == b"1\n"
+        # Usually in by now (the sink writes a batch's clicks first), but a fetch may have
+        # returned the conversion before the click.
+        wait_equal(lambda: dev.query(
+            f"SELECT count() FROM hopstream.clicks FINAL WHERE click_id = '{click_id}'"),
+            b"1\n", 30, "the click row")
         # The query interface is read-only.
         status, _, body = http(
             f"http://127.0.0.1:{dev.clickhouse_port}/?query="
