@@ -54,8 +54,8 @@ lock: $(STAMP)
 bench-streams: $(STAMP)
 	$(BIN)/python -m bench.streams $(ARGS)
 
-# The least the worker's handling costs per click + postback in Python, step by step (a
-# bare loop, no Faust, no broker): what bounds the streams benchmark's ratio.
+# About the least the worker's handling costs per click + postback in Python, step by step
+# (a bare loop, no Faust, no broker): what the streams benchmark's ratio goal is held against.
 bench-floor: $(STAMP)
 	$(BIN)/python -m bench.floor $(ARGS)
 

@@ -75,7 +75,7 @@ class Batch:
         are written: clicks first, whatever partition was fetched first. A conversion is
         decided after its click was published, so its click is in the same batch or an
         earlier one (unless a fetch returned the conversion first), and within a batch the
-        click goes in first: dashboards do not count a conversion before its click."""
+        click lands first."""
         tables: dict[str, list[Item]] = defaultdict(list)
         for tp, items in self.entries.items():
             tables[TABLES[tp.topic].table].extend(items)

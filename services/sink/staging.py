@@ -10,13 +10,14 @@ Memory table per table, in the writer's session), in two statements:
    columns (message fields without a default) are Nullable, so that a missing field reads
    as NULL and step 2 refuses it (a plain insert would fill in the column's default
    without a word); and Decimal columns are String, so money must arrive as a decimal
-   string: a JSON number (a float) is refused rather than rounded, and so is a string
-   outside the contract's decimal pattern (`schemas.codec.DECIMAL_PATTERN`), which
-   ClickHouse's conversion would take ("1e3", "12.", ".5", "+5"). JSON numbers, booleans,
+   string: a JSON number (a float) is refused rather than rounded (a string outside the
+   contract's pattern is refused in step 2). JSON numbers, booleans,
    objects and arrays are never read as strings, null is never read as a default, and no
    parse error is tolerated. The rows staged must be as many as the values sent: an empty
    value or one holding two objects would otherwise vanish or split silently.
-2. `INSERT INTO table SELECT ... FROM staging`, refusing NULLs. Rows the replay guard must
+2. `INSERT INTO table SELECT ... FROM staging`, refusing NULLs, and money outside the
+   contract's decimal pattern (`schemas.codec.DECIMAL_PATTERN`), which ClickHouse's
+   conversion would take ("1e3", "12.", ".5", "+5"). Rows the replay guard must
    check are kept only if their key (the table's ORDER BY key) is not in the table yet,
    and once per key within the batch.
 
@@ -95,7 +96,8 @@ class Staging:
         if summary.written_rows != len(values):
             raise RowCountError(f"{len(values)} values became {summary.written_rows} rows")
         columns = ", ".join(spec.columns)
-        # Every row is checked, before the replay guard's filter drops any.
+        # The money check first: ClickHouse evaluates AND lazily, and every row is checked,
+        # also those the replay guard's condition drops.
         conditions = [_decimal_check(column) for column in self._decimals[table]]
         limit = ""
         if check:

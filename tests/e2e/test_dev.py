@@ -123,13 +123,18 @@ def wait_for(probe: object, within: float, what: str) -> object:
 
 
 def wait_equal(probe: Callable[[], T], expected: T, within: float, what: str) -> None:
-    """Like wait_for, but a failure says what the probe last returned."""
-    deadline = time.monotonic() + within
-    last = probe()
-    while last != expected and time.monotonic() < deadline:
-        time.sleep(0.2)
-        last = probe()
-    assert last == expected, f"{what}: {last!r} after {within}s, expected {expected!r}"
+    """wait_for a value, and a failure says what the probe last returned."""
+    seen: list[T] = []
+
+    def matches() -> bool:
+        seen.append(probe())
+        return seen[-1] == expected
+
+    try:
+        wait_for(matches, within, what)
+    except AssertionError:
+        raise AssertionError(f"{what}: {seen[-1]!r} after {within}s, "
+                             f"expected {expected!r}") from None
 
 
 def breakdown(dev: Dev) -> str:
