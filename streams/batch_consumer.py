@@ -81,22 +81,19 @@ class BatchConsumer(Fetching, faust_aiokafka.Consumer):  # type: ignore[misc]
                 generation, fetched = await self._fetch(timeout=1.0)
                 current = self.current
                 for tp, records in fetched:
-                    if tp.topic not in routed or route is None:
-                        # changelogs (recovery, standbys): Faust's own path
-                        for record in records:
-                            if not current(generation):
-                                break
-                            if await self._accept(tp, record.offset, record.topic):
-                                await self.wait_first(self.callback(self._to_message(tp, record)),
-                                                      self.suspend_flow.wait())
-                        continue
+                    to_route = route is not None and tp.topic in routed
                     for record in records:
                         # Never accepted once a rebalance began: it resets the read offsets.
                         if not current(generation):
                             break
-                        if await self._accept(tp, record.offset, record.topic):
+                        if not await self._accept(tp, record.offset, record.topic):
+                            continue
+                        if to_route:
                             batch.append(Fetched(tp, record, generation))
-                    if len(batch) >= MAX_BATCH:
+                        else:  # changelogs (recovery, standbys): Faust's own path
+                            await self.wait_first(self.callback(self._to_message(tp, record)),
+                                                  self.suspend_flow.wait())
+                    if route is not None and len(batch) >= MAX_BATCH:
                         await self._deliver(route, batch)
                         batch = []
                 if batch and route is not None:

@@ -66,8 +66,11 @@ def test_hopstream_services_agree_on_cluster_database_and_topics() -> None:
     assert len(set(seen.values())) == 1, seen
     writer = dict(zip(SHARED, next(iter(seen.values())), strict=True))
     reader = dict(zip(SHARED, dashboard, strict=True))
-    assert re.sub(r"//[^@/]*@", "//", reader.pop("clickhouse_url")) == re.sub(
-        r"//[^@/]*@", "//", writer.pop("clickhouse_url"))
+
+    def server(settings: dict[str, Any]) -> str:  # the URL without its login
+        return re.sub(r"//[^@/]*@", "//", settings.pop("clickhouse_url"))
+
+    assert server(reader) == server(writer)
     assert reader == writer
 
 

@@ -27,11 +27,18 @@ def fetch(**states: FetchState) -> dict[int, FetchState]:
     return {int(k[1:]): v for k, v in states.items()}
 
 
-def test_postbacks_wait_while_their_clicks_are_behind_and_older() -> None:
+def postbacks_ahead(clicks_to: int) -> tuple[ReadOrder, ClickProgress]:
+    """Partition 0's clicks handled up to offset `clicks_to` (published at 1 s), its
+    postbacks up to 5 s: the postbacks have run ahead of the clicks."""
     clicks = ClickProgress()
-    clicks.handled(0, offset=99, published_ms=1_000)
+    clicks.handled(0, offset=clicks_to, published_ms=1_000)
     ro, _ = order(clicks)
-    ro.postback_handled(0, 5_000)  # the postbacks have run ahead of the clicks
+    ro.postback_handled(0, 5_000)
+    return ro, clicks
+
+
+def test_postbacks_wait_while_their_clicks_are_behind_and_older() -> None:
+    ro, clicks = postbacks_ahead(clicks_to=99)
     assert ro.held([0], fetch(p0=(100, 500)).get) == {0}
     # The clicks catch up in time: the postbacks go on, although clicks remain.
     clicks.handled(0, offset=199, published_ms=5_000)
@@ -39,18 +46,12 @@ def test_postbacks_wait_while_their_clicks_are_behind_and_older() -> None:
 
 
 def test_nothing_waits_once_the_clicks_are_all_read() -> None:
-    clicks = ClickProgress()
-    clicks.handled(0, offset=499, published_ms=1_000)
-    ro, _ = order(clicks)
-    ro.postback_handled(0, 5_000)
+    ro, _ = postbacks_ahead(clicks_to=499)
     assert ro.held([0], fetch(p0=(500, 500)).get) == set()
 
 
 def test_fetched_but_unhandled_clicks_still_count_as_behind() -> None:
-    clicks = ClickProgress()
-    clicks.handled(0, offset=99, published_ms=1_000)
-    ro, _ = order(clicks)
-    ro.postback_handled(0, 5_000)
+    ro, _ = postbacks_ahead(clicks_to=99)
     # Everything fetched (position at the end), but clicks 100..499 wait in the buffer.
     assert ro.held([0], fetch(p0=(500, 500)).get) == {0}
 
